@@ -1,0 +1,73 @@
+// swift-tools-version:6.1
+//
+// Tmem: transcendent memory for Linux userspace. See README.md and ../shared/DESIGN.md for the map.
+//
+// Module graph (data flows down on store, up on load):
+//
+//   tmem (CLI) ─► TmemReplay ─► TmemFrontswap ─► Tmem (core: keys, pools, Backend, RAM pool)
+//                         └──► TmemSwapFile (the backing device: a real file of slots)
+//                         └──► TmemZcache ─► TmemZPool (allocator) + TmemCompression ─► CLZ4, CZstd
+//
+// C libraries come from the shared objects every Debian carries (liblz4.so.1, libzstd.so.1), linked by
+// soname through shims of our own, so `swift build` needs no -dev package.
+import PackageDescription
+
+let package = Package(
+    name: "Tmem",
+    products: [
+        .library(name: "Tmem", targets: ["Tmem"]),
+        .library(name: "TmemFrontswap", targets: ["TmemFrontswap"]),
+        .library(name: "TmemSwapFile", targets: ["TmemSwapFile"]),
+        .library(name: "TmemZPool", targets: ["TmemZPool"]),
+        .library(name: "TmemCompression", targets: ["TmemCompression"]),
+        .library(name: "TmemZcache", targets: ["TmemZcache"]),
+        .library(name: "TmemZram", targets: ["TmemZram"]),
+        .library(name: "TmemReplay", targets: ["TmemReplay"]),
+        .library(name: "TmemTestKit", targets: ["TmemTestKit"]),
+        .executable(name: "tmem", targets: ["tmem"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    ],
+    targets: [
+        // Core: no I/O, no Foundation.
+        .target(name: "Tmem"),
+        .target(name: "TmemFrontswap", dependencies: ["Tmem"]),
+        .target(name: "TmemSwapFile", dependencies: ["TmemFrontswap"]),
+
+        // Compressed RAM.
+        .target(name: "CLZ4", linkerSettings: [.linkedLibrary(":liblz4.so.1")]),
+        .target(name: "CZstd", linkerSettings: [.linkedLibrary(":libzstd.so.1")]),
+        .target(name: "TmemCompression", dependencies: ["CLZ4", "CZstd"]),
+        .target(name: "TmemZPool"),
+        .target(name: "TmemZcache", dependencies: ["Tmem", "TmemZPool", "TmemCompression"]),
+
+        // The kernel's zram, driven as the side-by-side baseline in benchmarks.
+        .target(name: "TmemZram"),
+
+        // Tools.
+        .target(
+            name: "TmemReplay",
+            dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression"]
+        ),
+        .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap"]),
+        .executableTarget(
+            name: "tmem",
+            dependencies: [
+                "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+
+        .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit"]),
+        .testTarget(name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit"]),
+        .testTarget(name: "TmemSwapFileTests", dependencies: ["TmemSwapFile", "TmemFrontswap", "TmemTestKit"]),
+        .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool"]),
+        .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "TmemTestKit"]),
+        .testTarget(name: "TmemZcacheTests", dependencies: ["TmemZcache", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit"]),
+        .testTarget(name: "TmemZramTests", dependencies: ["TmemZram"]),
+        .testTarget(name: "TmemReplayTests", dependencies: ["TmemReplay", "Tmem", "TmemTestKit"]),
+    ]
+)

@@ -1,0 +1,57 @@
+import Tmem
+
+/// An error from the frontswap frontend. Refusals by transcendent memory are not errors (see
+/// ``StoreResult``); these are misuse (unknown area, offset out of range) and failures of the places a
+/// page can live (the backing device, a damaged page in the backend).
+///
+/// Whatever the error, nothing already stored is lost and no stale page is ever returned afterwards.
+public struct FrontswapError: Error, Hashable, Sendable, CustomStringConvertible {
+    private enum Code: Hashable, Sendable {
+        case unknownArea, areaOutOfRange, offsetOutOfRange, sizeMismatch, deviceMismatch
+        case device, backend, pageSize
+    }
+
+    private let code: Code
+    /// One line for people.
+    public let message: String
+    /// The device error underneath, for `.device` failures.
+    public let deviceError: BackingDeviceError?
+
+    private init(_ code: Code, _ message: String, device: BackingDeviceError? = nil) {
+        self.code = code
+        self.message = message
+        self.deviceError = device
+    }
+
+    static func unknownArea(_ area: SwapArea) -> Self { .init(.unknownArea, "\(area) is not initialised") }
+    static func areaOutOfRange(_ area: SwapArea, max: Int) -> Self {
+        .init(.areaOutOfRange, "\(area) is out of range (areas are 0..<\(max))")
+    }
+    static func offsetOutOfRange(_ offset: PageOffset, _ area: SwapArea, pages: Int) -> Self {
+        .init(.offsetOutOfRange, "\(offset) is out of range for \(area) (slots are 0..<\(pages))")
+    }
+    static func sizeMismatch(_ area: SwapArea, has: Int, asked: Int) -> Self {
+        .init(.sizeMismatch, "\(area) already has \(has) pages; cannot initialise it with \(asked)")
+    }
+    static func deviceMismatch(_ area: SwapArea) -> Self {
+        .init(.deviceMismatch, "\(area) is already initialised with another backing device")
+    }
+    static func device(_ error: BackingDeviceError) -> Self {
+        .init(.device, "swap device: \(error.message)", device: error)
+    }
+    static func backend(_ error: TmemError, _ area: SwapArea, _ offset: PageOffset) -> Self {
+        .init(.backend, "transcendent memory lost \(offset) of \(area): \(error.message)")
+    }
+    static func pageSize(_ count: Int) -> Self {
+        .init(.pageSize, "a page is \(Tmem.pageSize) bytes, not \(count)")
+    }
+
+    /// True when the backing device failed (full disk, I/O error).
+    public var isDeviceError: Bool { code == .device }
+    /// True when the area, offset or size given was not valid.
+    public var isInvalidArgument: Bool {
+        [.unknownArea, .areaOutOfRange, .offsetOutOfRange, .sizeMismatch, .deviceMismatch, .pageSize].contains(code)
+    }
+
+    public var description: String { message }
+}
