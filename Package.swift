@@ -51,7 +51,7 @@ let package = Package(
             name: "TmemReplay",
             dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression"]
         ),
-        .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap"]),
+        .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap", "TmemReplay"]),
         .executableTarget(
             name: "tmem",
             dependencies: [
@@ -62,7 +62,8 @@ let package = Package(
         ),
 
         .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit"]),
-        .testTarget(name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit"]),
+        .testTarget(
+            name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay"]),
         .testTarget(name: "TmemSwapFileTests", dependencies: ["TmemSwapFile", "TmemFrontswap", "TmemTestKit"]),
         .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool"]),
         .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "TmemTestKit"]),

@@ -97,13 +97,16 @@ public final class Frontswap: Sendable {
         guard (0..<configuration.maxAreas).contains(area.rawValue) else {
             throw .areaOutOfRange(area, max: configuration.maxAreas)
         }
-        guard pages > 0, pages <= Int(UInt32.max), device.slotCount >= pages else {
-            throw .sizeMismatch(area, has: device.slotCount, asked: pages)
-        }
         let state: Area = try creation.withLock { _ throws(FrontswapError) -> Area in
             if let existing = areas[area.rawValue] { return existing }
+            guard pages > 0, pages <= Int(UInt32.max) else { throw .invalidSize(area, pages: pages) }
+            guard device.slotCount >= pages else {
+                throw .deviceTooSmall(area, slots: device.slotCount, pages: pages)
+            }
             let pool: PoolID
-            do throws(TmemError) { pool = try backend.createPool(.persistent) } catch { throw .backend(error, area, PageOffset(0)) }
+            do throws(TmemError) { pool = try backend.createPool(.persistent) } catch {
+                throw .poolCreation(error, area)
+            }
             let created = Area(id: area, pages: pages, pool: pool, device: device)
             areas.publish(created, at: area.rawValue)
             return created

@@ -7,7 +7,7 @@ import Tmem
 /// Whatever the error, nothing already stored is lost and no stale page is ever returned afterwards.
 public struct FrontswapError: Error, Hashable, Sendable, CustomStringConvertible {
     private enum Code: Hashable, Sendable {
-        case unknownArea, areaOutOfRange, offsetOutOfRange, sizeMismatch, deviceMismatch
+        case unknownArea, areaOutOfRange, offsetOutOfRange, sizeMismatch, deviceMismatch, invalidSize
         case device, backend, pageSize
     }
 
@@ -33,6 +33,12 @@ public struct FrontswapError: Error, Hashable, Sendable, CustomStringConvertible
     static func sizeMismatch(_ area: SwapArea, has: Int, asked: Int) -> Self {
         .init(.sizeMismatch, "\(area) already has \(has) pages; cannot initialise it with \(asked)")
     }
+    static func invalidSize(_ area: SwapArea, pages: Int) -> Self {
+        .init(.invalidSize, "\(area) cannot have \(pages) pages (1...\(UInt32.max))")
+    }
+    static func deviceTooSmall(_ area: SwapArea, slots: Int, pages: Int) -> Self {
+        .init(.invalidSize, "the backing device of \(area) has \(slots) slots, fewer than its \(pages) pages")
+    }
     static func deviceMismatch(_ area: SwapArea) -> Self {
         .init(.deviceMismatch, "\(area) is already initialised with another backing device")
     }
@@ -42,6 +48,9 @@ public struct FrontswapError: Error, Hashable, Sendable, CustomStringConvertible
     static func backend(_ error: TmemError, _ area: SwapArea, _ offset: PageOffset) -> Self {
         .init(.backend, "transcendent memory lost \(offset) of \(area): \(error.message)")
     }
+    static func poolCreation(_ error: TmemError, _ area: SwapArea) -> Self {
+        .init(.backend, "transcendent memory has no pool for \(area): \(error.message)")
+    }
     static func pageSize(_ count: Int) -> Self {
         .init(.pageSize, "a page is \(Tmem.pageSize) bytes, not \(count)")
     }
@@ -50,7 +59,7 @@ public struct FrontswapError: Error, Hashable, Sendable, CustomStringConvertible
     public var isDeviceError: Bool { code == .device }
     /// True when the area, offset or size given was not valid.
     public var isInvalidArgument: Bool {
-        [.unknownArea, .areaOutOfRange, .offsetOutOfRange, .sizeMismatch, .deviceMismatch, .pageSize].contains(code)
+        [.unknownArea, .areaOutOfRange, .offsetOutOfRange, .sizeMismatch, .deviceMismatch, .invalidSize, .pageSize].contains(code)
     }
 
     public var description: String { message }

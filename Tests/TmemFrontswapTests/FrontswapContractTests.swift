@@ -2,6 +2,7 @@ import Testing
 import Tmem
 import TmemFrontswap
 import TmemSwapFile
+import TmemReplay
 import TmemTestKit
 
 /// The frontswap contract of SEMANTICS.md, case by case.

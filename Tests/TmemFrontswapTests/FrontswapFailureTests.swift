@@ -2,6 +2,7 @@ import Testing
 import Tmem
 import TmemFrontswap
 import TmemSwapFile
+import TmemReplay
 import TmemTestKit
 
 /// Failures of the places a page can live: nothing stored is lost, nothing stale comes back.
