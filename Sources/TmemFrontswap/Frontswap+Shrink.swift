@@ -1,3 +1,4 @@
+import Synchronization
 import Tmem
 
 extension Frontswap {
@@ -6,7 +7,8 @@ extension Frontswap {
     /// only then dropped from the backend, under its slot's lock, so there is never a moment at which the
     /// page is in neither place. Pages moved count in `repatriatedPages`, not in stores or invalidates.
     ///
-    /// Pages leave area by area, in slot order.
+    /// Pages leave in the backend's writeback order when it keeps one (``WritebackSource``: least
+    /// recently stored first), else area by area in slot order.
     ///
     /// - Parameter target: The most pages to leave in transcendent memory, at least 0.
     /// - Returns: ``currPages`` afterwards.
@@ -19,6 +21,21 @@ extension Frontswap {
         guard excess > 0 else { return currPages }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: pageSize)
         defer { buffer.deallocate() }
+        if let source = writebackSource {
+            // Coldest first, in batches; pages the frontend no longer holds are skipped.
+            while excess > 0 {
+                let keys = source.coldestKeys(limit: min(excess, 256))
+                var moved = 0
+                for key in keys where excess > 0 {
+                    guard let state = area(of: key.pool) else { continue }
+                    if try repatriate(state, slot: Int(key.index.rawValue), buffer: buffer) {
+                        excess -= 1
+                        moved += 1
+                    }
+                }
+                if moved == 0 { break }
+            }
+        }
         for i in 0..<configuration.maxAreas where excess > 0 {
             guard let state = areas[i] else { continue }
             try state.tmemMap.forEachSetBit { (slot: Int) throws(FrontswapError) -> Bool in
@@ -52,10 +69,36 @@ extension Frontswap {
             }
             state.diskMap.set(slot)
             backend.flushPage(key)
+            writebackSource?.didWriteBack(key)
             state.tmemMap.clear(slot)
             counters.currPages -= 1
             counters.repatriatedPages += 1
             return true
+        }
+    }
+}
+
+extension Frontswap {
+    /// Repatriates the pages a ``WritebackSource`` backend asks to be rid of (zswap's writeback), if it
+    /// asks. Called after a store, outside every slot lock; one thread at a time does the work.
+    /// Device errors stop the round and leave the pages in transcendent memory.
+    func writeBackIfWanted() {
+        guard let source = writebackSource, source.writebackWanted > 0 else { return }
+        guard writingBack.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
+        defer { writingBack.store(false, ordering: .releasing) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: pageSize)
+        defer { buffer.deallocate() }
+        // Bounded rounds: the store that triggered this waits for at most a few batches.
+        for _ in 0..<4 {
+            let wanted = source.writebackWanted
+            guard wanted > 0 else { return }
+            var moved = 0
+            for key in source.coldestKeys(limit: min(wanted, 128)) {
+                guard let state = area(of: key.pool) else { continue }
+                guard let done = try? repatriate(state, slot: Int(key.index.rawValue), buffer: buffer) else { return }
+                if done { moved += 1 }
+            }
+            if moved == 0 { return }
         }
     }
 }

@@ -63,6 +63,10 @@ public final class Frontswap: Sendable {
     /// The options in force.
     public let configuration: Configuration
     let areas: AreaTable
+    /// The backend, when it keeps pages in a writeback order (zswap-style writeback and shrink order).
+    let writebackSource: (any WritebackSource)?
+    /// Set while one thread repatriates at the backend's request, so others do not pile on.
+    let writingBack = Atomic<Bool>(false)
     /// Serialises the creation of areas (not their use).
     private let creation = Mutex(())
 
@@ -75,6 +79,7 @@ public final class Frontswap: Sendable {
         self.backend = backend
         self.configuration = configuration
         areas = AreaTable(count: configuration.maxAreas)
+        writebackSource = backend as? any WritebackSource
     }
 
     deinit {
@@ -149,6 +154,14 @@ public final class Frontswap: Sendable {
     /// - Throws: ``FrontswapError`` for an unknown area.
     public func counters(of area: SwapArea) throws(FrontswapError) -> FrontswapCounters {
         try self.area(area).counters
+    }
+
+    /// The area whose pool is `pool`, if any.
+    func area(of pool: PoolID) -> Area? {
+        for i in 0..<configuration.maxAreas {
+            if let area = areas[i], area.pool == pool { return area }
+        }
+        return nil
     }
 
     /// Looks up an initialised area, and checks an offset against it.

@@ -1,4 +1,6 @@
 import Tmem
+import TmemCompression
+import TmemZcache
 
 /// Which backend to put behind a frontend, and how big: what `--backend`, `--capacity`, `--compressor`
 /// and `--level` choose on the command line.
@@ -17,15 +19,23 @@ public struct BackendConfiguration: Sendable {
     public var kind: BackendKind
     /// Its capacity in bytes.
     public var capacity: Int
+    /// Zcache's compressor.
+    public var compressor: CompressionAlgorithm
+    /// Zcache's zstd level or LZ4 acceleration (nil: the compressor's default).
+    public var level: Int?
 
     /// Creates a configuration.
     ///
     /// - Parameters:
     ///   - kind: Which backend.
     ///   - capacity: Its byte limit, at least 0.
-    public init(kind: BackendKind, capacity: Int) {
+    ///   - compressor: For zcache: LZ4 (default), zstd or none.
+    ///   - level: For zcache: the zstd level or LZ4 acceleration.
+    public init(kind: BackendKind, capacity: Int, compressor: CompressionAlgorithm = .lz4, level: Int? = nil) {
         self.kind = kind
         self.capacity = capacity
+        self.compressor = compressor
+        self.level = level
     }
 
     /// Builds the backend.
@@ -36,7 +46,12 @@ public struct BackendConfiguration: Sendable {
         guard capacity >= 0 else { throw .configuration("capacity must not be negative") }
         switch kind {
         case .ram: return RAMPool(capacity: capacity)
-        case .zcache: throw .configuration("the zcache backend is not built yet")
+        case .zcache:
+            do throws(TmemError) {
+                return try Zcache(configuration: .init(compressor: compressor, level: level, limit: capacity))
+            } catch {
+                throw .configuration(error.message)
+            }
         }
     }
 }

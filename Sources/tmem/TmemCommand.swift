@@ -12,6 +12,7 @@ struct TmemCommand: ParsableCommand {
 }
 
 extension BackendKind: ExpressibleByArgument {}
+extension CompressionAlgorithm: ExpressibleByArgument {}
 
 /// The options that choose a backend, shared by the commands that build one.
 struct BackendOptions: ParsableArguments {
@@ -24,8 +25,14 @@ struct BackendOptions: ParsableArguments {
     /// Whether the user chose a capacity (commands may pick a default that suits them).
     var capacityWasSet: Bool { capacity != nil }
 
+    @Option(help: "Zcache's compressor: \(CompressionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var compressor: CompressionAlgorithm = .lz4
+
+    @Option(help: "Zcache's zstd level, or LZ4 acceleration (default: the compressor's own).")
+    var level: Int?
+
     var configuration: BackendConfiguration {
-        BackendConfiguration(kind: backend, capacity: capacity ?? 64 << 20)
+        BackendConfiguration(kind: backend, capacity: capacity ?? 64 << 20, compressor: compressor, level: level)
     }
 }
 
@@ -36,4 +43,5 @@ func parseCapacity(_ text: String) throws -> Int {
     return bytes
 }
 
+import TmemCompression
 import TmemReplay

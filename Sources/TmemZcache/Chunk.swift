@@ -1,0 +1,131 @@
+/// The entries of 64 consecutive indexes of one object: Zcache's page table, paid for per stored page.
+///
+/// A chunk holds a presence bitmap, a same-filled bitmap and a packed array of one 8-byte value per
+/// present index (position = number of present indexes below it), so a chunk with n pages costs its
+/// header plus 8 bytes per page, rounded up to the array's capacity step. A value is either the page's
+/// repeated word (same-filled pages: no pool memory at all) or an ``ObjectRef`` into the ZPool.
+///
+/// Chunks of a shard form a doubly-linked list in least-recently-stored order (by the last store into
+/// any of their pages): writeback and shrink take pages from the cold end. The order is per chunk, not
+/// per page, which is what buys the small entry: a swap area hands out neighbouring slots to pages
+/// swapped out together, so a chunk's pages are about as old as each other.
+///
+/// Every field is guarded by the lock of the shard that owns the chunk (see `Zcache.Shard`).
+final class Chunk: @unchecked Sendable {
+    // @unchecked: a chunk is reachable only from its shard's state, which lives inside that shard's
+    // Mutex; every read and write happens with that lock held.
+    let pool: UInt32
+    let object: UInt64
+    /// The first index this chunk covers (a multiple of 64).
+    let base: UInt32
+    var present: UInt64 = 0
+    var sameFilled: UInt64 = 0
+    private(set) var values: UnsafeMutablePointer<UInt64>
+    private(set) var capacity: Int
+    /// When a page was last stored into this chunk (CLOCK_MONOTONIC nanoseconds).
+    var lastStore: UInt64 = 0
+    /// LRU neighbours: `older` towards the cold end. Unowned: the shard's table owns every chunk.
+    unowned(unsafe) var older: Chunk?
+    unowned(unsafe) var newer: Chunk?
+
+    /// Bytes one chunk costs besides its value array: the object (about 96 bytes after malloc's
+    /// rounding) and its share of the shard's hash table (about 32 bytes per entry at its load factor).
+    static let fixedCost = 128
+    /// Smallest value array: 4 entries, so a chunk with a single page costs about 160 bytes.
+    static let minimumCapacity = 4
+
+    init(pool: UInt32, object: UInt64, base: UInt32) {
+        self.pool = pool
+        self.object = object
+        self.base = base
+        capacity = Self.minimumCapacity
+        values = .allocate(capacity: capacity)
+    }
+
+    deinit { values.deallocate() }
+
+    var count: Int { present.nonzeroBitCount }
+    var isEmpty: Bool { present == 0 }
+    /// Bytes of metadata this chunk costs now.
+    var cost: Int { Self.fixedCost + capacity * 8 }
+
+    @inline(__always)
+    private func position(_ bit: Int) -> Int { (present & ((1 << UInt64(bit)) &- 1)).nonzeroBitCount }
+
+    @inline(__always)
+    func contains(_ bit: Int) -> Bool { present & (1 << UInt64(bit)) != 0 }
+
+    @inline(__always)
+    func isSameFilled(_ bit: Int) -> Bool { sameFilled & (1 << UInt64(bit)) != 0 }
+
+    @inline(__always)
+    func value(_ bit: Int) -> UInt64 { values[position(bit)] }
+
+    /// Sets the value of an index, inserting it if absent.
+    ///
+    /// - Returns: The change in ``cost`` (the array may grow).
+    func set(_ bit: Int, value: UInt64, sameFilled same: Bool) -> Int {
+        let mask: UInt64 = 1 << UInt64(bit)
+        let p = position(bit)
+        var grown = 0
+        if present & mask == 0 {
+            let n = count
+            if n == capacity {
+                let bigger = min(capacity * 2, 64)
+                let array = UnsafeMutablePointer<UInt64>.allocate(capacity: bigger)
+                array.moveInitialize(from: values, count: n)
+                values.deallocate()
+                values = array
+                grown = (bigger - capacity) * 8
+                capacity = bigger
+            }
+            (values + p + 1).moveInitialize(from: values + p, count: n - p)
+            present |= mask
+        }
+        values[p] = value
+        if same { sameFilled |= mask } else { sameFilled &= ~mask }
+        return grown
+    }
+
+    /// Removes an index (which must be present).
+    ///
+    /// - Returns: The change in ``cost`` (the array shrinks when a quarter full).
+    func remove(_ bit: Int) -> Int {
+        let mask: UInt64 = 1 << UInt64(bit)
+        let p = position(bit)
+        let n = count
+        (values + p).moveInitialize(from: values + p + 1, count: n - p - 1)
+        present &= ~mask
+        sameFilled &= ~mask
+        let left = n - 1
+        guard capacity > Self.minimumCapacity, left <= capacity / 4 else { return 0 }
+        let smaller = capacity / 2
+        let array = UnsafeMutablePointer<UInt64>.allocate(capacity: smaller)
+        array.moveInitialize(from: values, count: left)
+        values.deallocate()
+        values = array
+        let shrunk = (smaller - capacity) * 8
+        capacity = smaller
+        return shrunk
+    }
+}
+
+/// A compressed page's place in the pool, packed in a chunk's 8-byte value: the ZPool handle (32 bits)
+/// and the compressed length (13 bits; 4096 means stored uncompressed).
+struct ObjectRef: Equatable {
+    var handle: UInt32
+    var length: Int
+
+    init(handle: UInt32, length: Int) {
+        self.handle = handle
+        self.length = length
+    }
+
+    init(_ value: UInt64) {
+        handle = UInt32(truncatingIfNeeded: value)
+        length = Int((value >> 32) & 0x1FFF)
+    }
+
+    var value: UInt64 { UInt64(handle) | UInt64(length) << 32 }
+    var isHuge: Bool { length == 4096 }
+}

@@ -1,0 +1,176 @@
+import Synchronization
+import Tmem
+import TmemCompression
+import TmemZPool
+
+extension Zcache {
+    public func createPool(_ kind: PoolKind) throws(TmemError) -> PoolID {
+        let raw = nextPool.wrappingAdd(1, ordering: .relaxed).oldValue
+        guard raw < Self.maxPools else { throw .tooManyPools("zcache serves at most \(Self.maxPools - 1) pools") }
+        livePools.withLock { $0[raw] = kind }
+        poolIsLive[Int(raw)].value.store(true, ordering: .releasing)
+        return PoolID(rawValue: raw)
+    }
+
+    public func destroyPool(_ pool: PoolID) {
+        guard isLive(pool) else { return }
+        // Dead first: a put that takes a shard lock after the sweep below sees it and refuses.
+        poolIsLive[Int(pool.rawValue)].value.store(false, ordering: .releasing)
+        _ = livePools.withLock { $0.removeValue(forKey: pool.rawValue) }
+        for shard in shards {
+            shard.state.withLock { state in
+                for (key, chunk) in state.chunks where key.pool == pool.rawValue { drop(chunk, key, &state) }
+            }
+        }
+    }
+
+    public func put(_ key: Key, page: UnsafeRawBufferPointer) -> PutResult {
+        precondition(page.count == pageSize, "a page is \(pageSize) bytes")
+        guard isLive(key.pool) else {
+            rejectNoSuchPool.add(1, ordering: .relaxed)
+            return .refused(.noSuchPool)
+        }
+        guard admit() else {
+            poolLimitHit.add(1, ordering: .relaxed)
+            flushPage(key)
+            return .refused(.capacity)
+        }
+        let value: UInt64
+        let same: Bool
+        let stored: Int
+        if let word = sameFilledWord(page) {
+            value = word
+            same = true
+            stored = 0
+        } else {
+            switch compressIntoPool(page) {
+            case .success(let ref):
+                value = ref.value
+                same = false
+                stored = ref.isHuge ? pageSize : ref.length + checksumBytes
+            case .failure(let reason):
+                flushPage(key)
+                return .refused(reason)
+            }
+        }
+        let index = key.index.rawValue
+        let inserted = shard(pool: key.pool.rawValue, object: key.object.rawValue, index: index).state.withLock {
+            state in insert(key, value: value, same: same, storedBytes: stored, &state)
+        }
+        guard inserted else {
+            if !same { zpool.free(ZPoolHandle(rawValue: ObjectRef(value).handle)) }
+            rejectNoSuchPool.add(1, ordering: .relaxed)
+            return .refused(.noSuchPool)
+        }
+        return .stored
+    }
+
+    public func get(_ key: Key, into page: UnsafeMutableRawBufferPointer) throws(TmemError) -> Bool {
+        precondition(page.count == pageSize, "a page is \(pageSize) bytes")
+        let index = key.index.rawValue
+        let chunkKey = ChunkKey(pool: key.pool.rawValue, base: index & ~63, object: key.object.rawValue)
+        let bit = Int(index & 63)
+        let shard = shard(pool: key.pool.rawValue, object: key.object.rawValue, index: index)
+        return try compressors.with { (slot: inout CompressorPool.Slot) throws(TmemError) -> Bool in
+            try shard.state.withLock { (state: inout ShardState) throws(TmemError) -> Bool in
+                guard let chunk = state.chunks[chunkKey], chunk.contains(bit) else { return false }
+                let value = chunk.value(bit)
+                if chunk.isSameFilled(bit) {
+                    fillPage(page, with: value)
+                    return true
+                }
+                let ref = ObjectRef(value)
+                try zpool.withObject(ZPoolHandle(rawValue: ref.handle)) { (object) throws(TmemError) in
+                    if ref.isHuge {
+                        page.copyMemory(from: UnsafeRawBufferPointer(rebasing: object[0..<pageSize]))
+                        return
+                    }
+                    let compressed = UnsafeRawBufferPointer(rebasing: object[0..<ref.length])
+                    if configuration.checksums {
+                        let stored = object.loadUnaligned(fromByteOffset: ref.length, as: UInt32.self)
+                        guard objectChecksum(compressed) == stored else {
+                            corruptObjects.add(1, ordering: .relaxed)
+                            throw .corruptPage("the compressed object of \(key) fails its checksum")
+                        }
+                    }
+                    do throws(CompressionError) {
+                        try slot.compressor.decompress(compressed, into: page)
+                    } catch {
+                        corruptObjects.add(1, ordering: .relaxed)
+                        throw .corruptPage("the compressed object of \(key) does not decompress: \(error.message)")
+                    }
+                }
+                return true
+            }
+        }
+    }
+
+    @discardableResult
+    public func flushPage(_ key: Key) -> Bool {
+        let index = key.index.rawValue
+        let chunkKey = ChunkKey(pool: key.pool.rawValue, base: index & ~63, object: key.object.rawValue)
+        let bit = Int(index & 63)
+        return shard(pool: key.pool.rawValue, object: key.object.rawValue, index: index).state.withLock { state in
+            guard let chunk = state.chunks[chunkKey], chunk.contains(bit) else { return false }
+            remove(chunk, bit, chunkKey, &state)
+            return true
+        }
+    }
+
+    @discardableResult
+    public func flushObject(pool: PoolID, object: ObjectID) -> Int {
+        var dropped = 0
+        for shard in shards {
+            shard.state.withLock { state in
+                for (key, chunk) in state.chunks where key.pool == pool.rawValue && key.object == object.rawValue {
+                    dropped += chunk.count
+                    drop(chunk, key, &state)
+                }
+            }
+        }
+        return dropped
+    }
+
+    var checksumBytes: Int { configuration.checksums ? 4 : 0 }
+
+    /// A page compressed into the pool, or why not.
+    private enum Compressed {
+        case success(ObjectRef)
+        case failure(RefusalReason)
+    }
+
+    /// Compresses a page into a new pool object (outside every shard lock).
+    private func compressIntoPool(_ page: UnsafeRawBufferPointer) -> Compressed {
+        compressors.with { (slot: inout CompressorPool.Slot) -> Compressed in
+            let threshold = configuration.poorCompressionThreshold
+            let scratch = UnsafeMutableRawBufferPointer(rebasing: slot.scratch[0..<threshold])
+            let length: Int
+            if let compressed = slot.compressor.compress(page, into: scratch) {
+                length = compressed
+            } else if configuration.poorCompressionPolicy == .refuse {
+                rejectCompressPoor.add(1, ordering: .relaxed)
+                return .failure(.compressPoor)
+            } else {
+                length = pageSize
+            }
+            let huge = length == pageSize
+            let size = huge ? pageSize : length + checksumBytes
+            guard let handle = zpool.allocate(size: size) else {
+                rejectAllocFail.add(1, ordering: .relaxed)
+                return .failure(.allocationFailed)
+            }
+            zpool.withObject(handle) { object in
+                if huge {
+                    object.copyMemory(from: page)
+                } else {
+                    object.copyMemory(from: UnsafeRawBufferPointer(rebasing: scratch[0..<length]))
+                    if configuration.checksums {
+                        let sum = objectChecksum(UnsafeRawBufferPointer(rebasing: scratch[0..<length]))
+                        object.storeBytes(of: sum, toByteOffset: length, as: UInt32.self)
+                    }
+                }
+            }
+            return .success(ObjectRef(handle: handle.rawValue, length: length))
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import TmemCompression
+
+/// How a ``Zcache`` compresses and how much memory it may use.
+public struct ZcacheConfiguration: Sendable {
+    /// What to do with a page that does not compress below ``poorCompressionThreshold``.
+    public enum PoorCompressionPolicy: String, Sendable, CaseIterable {
+        /// Keep it uncompressed, as zram does with "huge" pages (counted in `huge_pages`).
+        case storeUncompressed
+        /// Refuse it (`reject_compress_poor`), as zswap does: it goes to the swap device.
+        case refuse
+    }
+
+    /// The compressor (LZ4 by default, as zram and zswap default to on most distributions).
+    public var compressor: CompressionAlgorithm
+    /// The zstd level or LZ4 acceleration; nil for the compressor's default.
+    public var level: Int?
+    /// The most memory the pool may hold, in bytes: spans from the OS plus per-page metadata.
+    /// Changeable while running with ``Zcache/setLimit(_:)``.
+    public var limit: Int
+    /// After hitting ``limit``, refuse stores until usage falls to this percent of it (zswap's
+    /// `accept_threshold_percent`, default 90): without the gap, a full pool flaps between accepting
+    /// and refusing on every page.
+    public var acceptThresholdPercent: Int
+    /// A page whose compressed form is longer than this many bytes compresses poorly. 3072 (3/4 of a
+    /// page, zram's huge-class boundary): past it, compression saves too little to pay for itself.
+    public var poorCompressionThreshold: Int
+    /// What happens to poorly compressing pages.
+    public var poorCompressionPolicy: PoorCompressionPolicy
+    /// Verify a 32-bit checksum of every compressed object on load, so a damaged object is reported as
+    /// an error, never returned as a page (LZ4 and zstd blocks carry no checksum of their own). Costs 4
+    /// bytes of pool memory per page and about 0.1 µs per store and load.
+    public var checksums: Bool
+
+    /// Creates a configuration.
+    ///
+    /// - Parameters:
+    ///   - compressor: LZ4, zstd or none.
+    ///   - level: zstd level or LZ4 acceleration; nil for the default.
+    ///   - limit: Byte limit on pool memory plus metadata.
+    ///   - acceptThresholdPercent: 1...100.
+    ///   - poorCompressionThreshold: 1...4095 bytes.
+    ///   - poorCompressionPolicy: Store poorly compressing pages uncompressed, or refuse them.
+    ///   - checksums: Checksum compressed objects.
+    public init(
+        compressor: CompressionAlgorithm = .lz4, level: Int? = nil, limit: Int,
+        acceptThresholdPercent: Int = 90, poorCompressionThreshold: Int = 3072,
+        poorCompressionPolicy: PoorCompressionPolicy = .storeUncompressed, checksums: Bool = true
+    ) {
+        self.compressor = compressor
+        self.level = level
+        self.limit = limit
+        self.acceptThresholdPercent = acceptThresholdPercent
+        self.poorCompressionThreshold = poorCompressionThreshold
+        self.poorCompressionPolicy = poorCompressionPolicy
+        self.checksums = checksums
+    }
+
+    /// A limit given as a percent of the machine's RAM, like zswap's `max_pool_percent`.
+    ///
+    /// - Parameters:
+    ///   - percent: 1...100.
+    ///   - physicalMemory: The machine's RAM in bytes (see ``physicalMemoryBytes()``).
+    /// - Returns: The byte limit.
+    public static func limit(percentOfRAM percent: Int, physicalMemory: Int) -> Int {
+        physicalMemory / 100 * percent
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+
+/// The machine's physical memory in bytes (`sysconf(_SC_PHYS_PAGES) * page size`).
+public func physicalMemoryBytes() -> Int {
+    sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
+}
+#endif
