@@ -61,14 +61,17 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit"]),
+        .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit", "TmemReplay"]),
         .testTarget(
             name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay"]),
         .testTarget(name: "TmemSwapFileTests", dependencies: ["TmemSwapFile", "TmemFrontswap", "TmemTestKit"]),
         .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool"]),
         .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "TmemTestKit"]),
-        .testTarget(name: "TmemZcacheTests", dependencies: ["TmemZcache", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit"]),
+        .testTarget(
+            name: "TmemZcacheTests",
+            dependencies: ["TmemZcache", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay", "TmemCompression"]
+        ),
         .testTarget(name: "TmemZramTests", dependencies: ["TmemZram"]),
-        .testTarget(name: "TmemReplayTests", dependencies: ["TmemReplay", "Tmem", "TmemTestKit"]),
+        .testTarget(name: "TmemReplayTests", dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap"]),
     ]
 )

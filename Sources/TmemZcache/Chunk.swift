@@ -31,6 +31,9 @@ final class Chunk: @unchecked Sendable {
     /// Bytes one chunk costs besides its value array: the object (about 96 bytes after malloc's
     /// rounding) and its share of the shard's hash table (about 32 bytes per entry at its load factor).
     static let fixedCost = 128
+    /// The most one insertion can add to a chunk's cost (a new chunk, or an array doubling to 64).
+    static let maxGrowth = fixedCost + 32 * 8
+
     /// Smallest value array: 4 entries, so a chunk with a single page costs about 160 bytes.
     static let minimumCapacity = 4
 

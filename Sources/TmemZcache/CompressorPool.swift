@@ -30,7 +30,7 @@ final class CompressorPool: Sendable {
         init(_ slot: consuming Slot) { self.slot = Mutex(slot) }
     }
 
-    private let boxes: [Box]
+    fileprivate let boxes: [Box]
 
     /// Creates `count` compressors of one kind.
     init(algorithm: CompressionAlgorithm, level: Int?, count: Int) throws(CompressionError) {
@@ -53,6 +53,16 @@ final class CompressorPool: Sendable {
             }
         }
         return try boxes[start % n].slot.withLock { (slot: inout Slot) throws(E) -> R in try body(&slot) }
+    }
+}
+
+extension CompressorPool {
+    /// Runs `body` holding every slot, taken in index order (for compaction).
+    func withEverySlot<R: Sendable>(_ body: () -> R) -> R { withSlots(from: 0, body) }
+
+    private func withSlots<R: Sendable>(from i: Int, _ body: () -> R) -> R {
+        guard i < boxes.count else { return body() }
+        return boxes[i].slot.withLock { _ in withSlots(from: i + 1, body) }
     }
 }
 

@@ -35,34 +35,48 @@ extension Zcache {
             flushPage(key)
             return .refused(.capacity)
         }
-        let value: UInt64
-        let same: Bool
-        let stored: Int
-        if let word = sameFilledWord(page) {
-            value = word
-            same = true
-            stored = 0
-        } else {
-            switch compressIntoPool(page) {
-            case .success(let ref):
-                value = ref.value
-                same = false
-                stored = ref.isHuge ? pageSize : ref.length + checksumBytes
-            case .failure(let reason):
-                flushPage(key)
-                return .refused(reason)
-            }
-        }
         let index = key.index.rawValue
-        let inserted = shard(pool: key.pool.rawValue, object: key.object.rawValue, index: index).state.withLock {
-            state in insert(key, value: value, same: same, storedBytes: stored, &state)
+        let shard = shard(pool: key.pool.rawValue, object: key.object.rawValue, index: index)
+        if let word = sameFilledWord(page) {
+            let inserted = shard.state.withLock { state in
+                insert(key, value: word, same: true, storedBytes: 0, &state)
+            }
+            return inserted ? .stored : refuseDeadPool()
         }
-        guard inserted else {
-            if !same { zpool.free(ZPoolHandle(rawValue: ObjectRef(value).handle)) }
-            rejectNoSuchPool.add(1, ordering: .relaxed)
-            return .refused(.noSuchPool)
+        // The compressor slot is held until the entry is in the table, so that compaction (which takes
+        // every slot) never sees an allocated object that no entry refers to yet.
+        let outcome = compressors.with { (slot: inout CompressorPool.Slot) -> Compressed in
+            let compressed = compressIntoPool(page, &slot)
+            guard case .success(let ref) = compressed else { return compressed }
+            // The object may have opened a new span: check the limit again, with room for the entry.
+            if usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed) {
+                zpool.free(ZPoolHandle(rawValue: ref.handle))
+                limitHit.store(true, ordering: .relaxed)
+                poolLimitHit.add(1, ordering: .relaxed)
+                return .failure(.capacity)
+            }
+            let stored = ref.isHuge ? pageSize : ref.length + checksumBytes
+            let inserted = shard.state.withLock { state in
+                insert(key, value: ref.value, same: false, storedBytes: stored, &state)
+            }
+            guard inserted else {
+                zpool.free(ZPoolHandle(rawValue: ref.handle))
+                return .failure(.noSuchPool)
+            }
+            return compressed
         }
-        return .stored
+        switch outcome {
+        case .success: return .stored
+        case .failure(.noSuchPool): return refuseDeadPool()
+        case .failure(let reason):
+            flushPage(key)
+            return .refused(reason)
+        }
+    }
+
+    private func refuseDeadPool() -> PutResult {
+        rejectNoSuchPool.add(1, ordering: .relaxed)
+        return .refused(.noSuchPool)
     }
 
     public func get(_ key: Key, into page: UnsafeMutableRawBufferPointer) throws(TmemError) -> Bool {
@@ -140,8 +154,8 @@ extension Zcache {
     }
 
     /// Compresses a page into a new pool object (outside every shard lock).
-    private func compressIntoPool(_ page: UnsafeRawBufferPointer) -> Compressed {
-        compressors.with { (slot: inout CompressorPool.Slot) -> Compressed in
+    private func compressIntoPool(_ page: UnsafeRawBufferPointer, _ slot: inout CompressorPool.Slot) -> Compressed {
+        do {
             let threshold = configuration.poorCompressionThreshold
             let scratch = UnsafeMutableRawBufferPointer(rebasing: slot.scratch[0..<threshold])
             let length: Int

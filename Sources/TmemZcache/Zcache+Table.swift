@@ -114,7 +114,7 @@ extension Zcache {
             }
             limitHit.store(false, ordering: .relaxed)
         }
-        if used + pageSize > limit {
+        if used + Chunk.maxGrowth > limit {
             limitHit.store(true, ordering: .relaxed)
             compactIfFragmented()
             return false

@@ -88,7 +88,9 @@ extension Zcache {
     @discardableResult
     public func compact() -> Int {
         freesSinceCompaction.store(0, ordering: .relaxed)
-        return withEveryShard(0) { states in
+        // Every compressor slot first (no put is between allocating an object and entering it), then
+        // every shard (no get reads an object while it moves).
+        return compressors.withEverySlot { withEveryShard(0) { states in
             var owner: [UInt32: (Chunk, Int)] = [:]
             for state in states {
                 for chunk in state.chunks.values {
@@ -101,14 +103,16 @@ extension Zcache {
                 }
             }
             return zpool.compact { old, new in
-                guard let (chunk, bit) = owner[old.rawValue] else {
+                guard let (chunk, bit) = owner.removeValue(forKey: old.rawValue) else {
                     preconditionFailure("compaction moved an object no entry refers to")
                 }
                 var ref = ObjectRef(chunk.value(bit))
                 ref.handle = new.rawValue
                 _ = chunk.set(bit, value: ref.value, sameFilled: false)
+                // An object may move twice in one compaction.
+                owner[new.rawValue] = (chunk, bit)
             }
-        }
+        } }
     }
 
     /// Compacts when enough has been freed since the last time and the spans hold 10% more than the
