@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "TmemZcache", targets: ["TmemZcache"]),
         .library(name: "TmemZram", targets: ["TmemZram"]),
         .library(name: "TmemReplay", targets: ["TmemReplay"]),
+        .library(name: "TmemBench", targets: ["TmemBench"]),
         .library(name: "TmemTestKit", targets: ["TmemTestKit"]),
         .executable(name: "tmem", targets: ["tmem"]),
     ],
@@ -48,6 +49,13 @@ let package = Package(
 
         // Tools.
         .target(
+            name: "TmemBench",
+            dependencies: [
+                "Tmem", "TmemZcache", "TmemCompression", "TmemZram", "TmemReplay",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .target(
             name: "TmemReplay",
             dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression"]
         ),
@@ -55,9 +63,8 @@ let package = Package(
         .executableTarget(
             name: "tmem",
             dependencies: [
-                "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram",
+                "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram", "TmemBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
 

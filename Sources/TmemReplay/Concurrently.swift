@@ -6,7 +6,8 @@ import Musl
 import Synchronization
 
 /// Runs `body(0..<threads)` on that many new OS threads at once and waits for all of them: real threads,
-/// not a pool that may run the workers one after another on a 2-core machine.
+/// not a pool that may run the workers one after another on a 2-core machine. Used by `tmem bench` and
+/// by the concurrency tests.
 ///
 /// - Parameters:
 ///   - threads: How many threads to start.

@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import Tmem
+import TmemCompression
+import TmemReplay
+import TmemZcache
+import TmemZram
+
+/// `tmem bench`: stores every page of a corpus, loads them all back in sequential and in random order,
+/// verifying every byte, and measures Tmem's Zcache, and optionally the kernel's zram and the raw
+/// compressor on the same pages in the same run.
+public struct Bench {
+    /// What to run.
+    public struct Options: Sendable {
+        public var compressor: CompressionAlgorithm
+        public var level: Int?
+        public var threads: Int
+        public var seed: UInt64
+        public var showProgress: Bool
+
+        public init(compressor: CompressionAlgorithm = .lz4, level: Int? = nil, threads: Int = 1, seed: UInt64 = 1,
+                    showProgress: Bool = true) {
+            self.compressor = compressor
+            self.level = level
+            self.threads = threads
+            self.seed = seed
+            self.showProgress = showProgress
+        }
+    }
+
+    let corpus: PageCorpus
+    let options: Options
+    let sequential: [Int]
+    let random: [Int]
+    let runner: PhaseRunner
+
+    /// Prepares a benchmark over a corpus.
+    public init(corpus: PageCorpus, options: Options) {
+        precondition(options.threads >= 1, "at least one thread")
+        self.corpus = corpus
+        self.options = options
+        sequential = Array(0..<corpus.pageCount)
+        var rng = SeededGenerator(seed: options.seed)
+        random = sequential.shuffled(using: &rng)
+        runner = PhaseRunner(threads: options.threads, progress: options.showProgress ? .ifTerminal() : nil)
+    }
+
+    /// Tmem's Zcache, used directly through the ``Backend`` API (one persistent pool, key = page index),
+    /// with a limit large enough to hold every page.
+    public func runTmem() throws -> SystemResult {
+        let zcache = try Zcache(configuration: .init(
+            compressor: options.compressor, level: options.level, limit: 4 * corpus.pageCount * pageSize + (64 << 20)))
+        let pool = try zcache.createPool(.persistent)
+        let corpus = self.corpus
+        let buffers = PageBuffers(count: options.threads)
+        @Sendable func key(_ i: Int) -> Key { Key(pool: pool, object: ObjectID(rawValue: 0), index: PageIndex(rawValue: UInt32(i))) }
+        let (store, refused) = try runner.run("tmem store", order: sequential) { _, i in
+            zcache.put(key(i), page: corpus.page(i)) == .stored
+        }
+        guard refused == 0 else { throw TmemError.unavailable("zcache refused \(refused) pages with room to spare") }
+        let stats = zcache.statistics
+        let load: @Sendable (Int, Int) throws -> Bool = { t, i in
+            let buffer = buffers[t]
+            guard try zcache.get(key(i), into: buffer) else { return false }
+            return memcmp(buffer.baseAddress!, corpus.page(i).baseAddress!, pageSize) == 0
+        }
+        let (seq, bad1) = try runner.run("tmem load sequential", order: sequential, load)
+        let (rand, bad2) = try runner.run("tmem load random", order: random, load)
+        return SystemResult(
+            name: "tmem", label: "zcache \(options.compressor)", store: store, loadSequential: seq, loadRandom: rand,
+            ratio: Double(stats.origDataSize) / Double(max(stats.memUsedTotal, 1)), memUsedTotal: stats.memUsedTotal,
+            metadataBytesPerPage: stats.metadataBytesPerPage, mismatches: bad1 + bad2)
+    }
+
+    /// The same pages through a zram device of its own (hot_add), with 4 KiB O_DIRECT writes and reads.
+    ///
+    /// - Throws: ``BenchUnavailable`` when zram cannot be used here (not root, no zram, no such
+    ///   compressor in the kernel), with the reason.
+    public func runZram() throws -> SystemResult {
+        if case .unavailable(let reason) = ZramDevice.availability() { throw BenchUnavailable(reason) }
+        let algorithm: String
+        switch options.compressor {
+        case .lz4: algorithm = "lz4"
+        case .zstd: algorithm = "zstd"
+        case .none: throw BenchUnavailable("zram has no 'none' compressor")
+        }
+        let device: ZramDevice
+        do {
+            device = try ZramDevice(algorithm: algorithm, diskSize: corpus.pageCount * pageSize)
+        } catch {
+            throw BenchUnavailable("cannot make a zram device with \(algorithm): \(error.message)")
+        }
+        defer { device.remove() }
+        let fd = try device.openForDirectIO()
+        defer { device.closeDescriptor(fd) }
+        let corpus = self.corpus
+        let buffers = PageBuffers(count: options.threads)
+        let (store, _) = try runner.run("zram write", order: sequential) { _, i in
+            try device.write(page: corpus.page(i), at: i, fd: fd)
+            return true
+        }
+        let stats = try device.stats()
+        let load: @Sendable (Int, Int) throws -> Bool = { t, i in
+            let buffer = buffers[t]
+            try device.read(into: buffer, at: i, fd: fd)
+            return memcmp(buffer.baseAddress!, corpus.page(i).baseAddress!, pageSize) == 0
+        }
+        let (seq, bad1) = try runner.run("zram read sequential", order: sequential, load)
+        let (rand, bad2) = try runner.run("zram read random", order: random, load)
+        return SystemResult(
+            name: "zram", label: "zram \(algorithm) (kernel)", store: store, loadSequential: seq, loadRandom: rand,
+            ratio: Double(stats.origDataSize) / Double(max(stats.memUsedTotal, 1)), memUsedTotal: stats.memUsedTotal,
+            metadataBytesPerPage: 16, mismatches: bad1 + bad2)
+    }
+
+    /// The compressor alone: each page compressed into a scratch buffer and decompressed back, the
+    /// limit per core that any page store built on it can approach.
+    public func runRaw() throws -> SystemResult {
+        let threads = options.threads
+        let compressed = CompressedCorpus(pages: corpus.pageCount)
+        let corpus = self.corpus
+        let workers = try CompressorBoxes(count: threads, algorithm: options.compressor, level: options.level)
+        let (store, _) = try runner.run("raw compress", order: sequential) { t, i in
+            workers.compress(t, corpus.page(i), into: compressed, slot: i)
+            return true
+        }
+        let buffers = PageBuffers(count: threads)
+        let load: @Sendable (Int, Int) throws -> Bool = { t, i in
+            try workers.decompress(t, compressed, slot: i, into: buffers[t])
+            return memcmp(buffers[t].baseAddress!, corpus.page(i).baseAddress!, pageSize) == 0
+        }
+        let (seq, bad1) = try runner.run("raw decompress sequential", order: sequential, load)
+        let (rand, bad2) = try runner.run("raw decompress random", order: random, load)
+        let total = compressed.totalBytes
+        return SystemResult(
+            name: "raw", label: "\(options.compressor) alone", store: store, loadSequential: seq, loadRandom: rand,
+            ratio: Double(corpus.pageCount * pageSize) / Double(max(total, 1)), memUsedTotal: total,
+            metadataBytesPerPage: 0, mismatches: bad1 + bad2)
+    }
+}
+
+/// Why a baseline could not run here.
+public struct BenchUnavailable: Error, CustomStringConvertible {
+    public let reason: String
+    init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}

@@ -1,0 +1,64 @@
+import Glibc
+import TmemZPool
+
+/// SplitMix64: a small, seedable generator so every randomised test can be replayed from its seed.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A fresh seed for a randomised test, or `ZPOOL_TEST_SEED` from the environment to replay one; printed
+/// either way.
+func testSeed(_ test: String) -> UInt64 {
+    let seed: UInt64
+    if let text = getenv("ZPOOL_TEST_SEED"), let fixed = UInt64(String(cString: text)) {
+        seed = fixed
+    } else {
+        seed = UInt64.random(in: 0...UInt64.max)
+    }
+    print("\(test): seed \(seed) (replay with ZPOOL_TEST_SEED=\(seed))")
+    return seed
+}
+
+/// The byte at `index` of an object whose content is keyed by `key`.
+@inline(__always)
+func patternByte(key: UInt64, index: Int) -> UInt8 {
+    let mixed = (key &+ UInt64(index) &* 0x9E37_79B9) &* 0xD6E8_FEB8_6659_FD93
+    return UInt8(truncatingIfNeeded: mixed >> 32)
+}
+
+/// Fills the whole object slot (every byte `withObject` hands out) with the pattern for `key`.
+func fill(_ pool: ZPool, _ handle: ZPoolHandle, key: UInt64) {
+    pool.withObject(handle) { buffer in
+        for index in buffer.indices { buffer[index] = patternByte(key: key, index: index) }
+    }
+}
+
+/// Whether the whole object slot still holds the pattern for `key`.
+func holds(_ pool: ZPool, _ handle: ZPoolHandle, key: UInt64) -> Bool {
+    pool.withObject(handle) { buffer in
+        buffer.indices.allSatisfy { buffer[$0] == patternByte(key: key, index: $0) }
+    }
+}
+
+/// Runs the pool's invariant checks when the module was built with `TMEM_INTERNAL_CHECKS`.
+func checkInvariantsIfCompiledIn(_ pool: ZPool) {
+    #if TMEM_INTERNAL_CHECKS
+    pool.checkInvariants()
+    #endif
+}
+
+/// What the model believes about one live object.
+struct ModelObject {
+    var size: Int
+    var key: UInt64
+}
