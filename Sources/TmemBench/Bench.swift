@@ -11,7 +11,7 @@ import TmemZram
 /// `tmem bench`: stores every page of a corpus, loads them all back in sequential and in random order,
 /// verifying every byte, and measures Tmem's Zcache, and optionally the kernel's zram and the raw
 /// compressor on the same pages in the same run.
-public struct Bench {
+public final class Bench {
     /// What to run.
     public struct Options: Sendable {
         public var compressor: CompressionAlgorithm
@@ -35,6 +35,8 @@ public struct Bench {
     let sequential: [Int]
     let random: [Int]
     let runner: PhaseRunner
+    /// Zcache's counters after the store phase of ``runTmem()``.
+    public private(set) var zcacheStatistics = ZcacheStatistics()
 
     /// Prepares a benchmark over a corpus.
     public init(corpus: PageCorpus, options: Options) {
@@ -61,6 +63,7 @@ public struct Bench {
         }
         guard refused == 0 else { throw TmemError.unavailable("zcache refused \(refused) pages with room to spare") }
         let stats = zcache.statistics
+        zcacheStatistics = stats
         let load: @Sendable (Int, Int) throws -> Bool = { t, i in
             let buffer = buffers[t]
             guard try zcache.get(key(i), into: buffer) else { return false }

@@ -10,8 +10,9 @@ import Synchronization
 ///
 /// ```swift
 /// let pool = try ZPool()
-/// guard let handle = pool.allocate(size: compressed.count) else { return .rejected(.poolFull) }
-/// pool.withObject(handle) { $0.copyMemory(from: compressed) }
+/// guard let handle = pool.allocate(size: compressed.count) else { return nil }  // refuse the store
+/// pool.withObject(handle) { $0.copyMemory(from: compressed) }                   // compressed: [UInt8]
+/// // ... later: decompress from `pool.withObject(handle) { ... }`, then `pool.free(handle)`.
 /// ```
 ///
 /// ## Implementation Notes

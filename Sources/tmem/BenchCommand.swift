@@ -2,6 +2,7 @@ import ArgumentParser
 import TmemBench
 import TmemCompression
 import TmemReplay
+import TmemZcache
 
 /// `tmem bench`: Tmem's Zcache against the kernel's zram and the raw compressor, on the same pages.
 struct BenchCommand: ParsableCommand {
@@ -55,7 +56,9 @@ struct BenchCommand: ParsableCommand {
             out.writeLine(BenchReport.json(tmem, measured, notes: notes))
         } else {
             for line in BenchReport.table(tmem, measured) { out.writeLine(line) }
-            out.writeLine("(\([tmem] .map(\.label).joined())" + measured.map { "; \($0.name) = \($0.label)" }.joined() + ")")
+            out.writeLine("(\(tmem.label)" + measured.map { "; \($0.name) = \($0.label)" }.joined() + ")")
+            let stats = bench.zcacheStatistics
+            out.writeLine("zcache after the stores: " + stats.namedValues.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
         }
         let bad = ([tmem] + measured).filter { $0.mismatches > 0 }
         if !bad.isEmpty {

@@ -44,7 +44,7 @@ struct ReplayCommand: ParsableCommand {
         let files = Replayer.SwapFiles(
             path: swapFile ?? temporary!.path("swap"), removeOnClose: swapFile == nil, directIO: directIO)
         let replayer = Replayer(
-            backend: try backend.configuration.makeBackend(), corpus: corpus, swapFiles: files,
+            backend: try backend.configuration().makeBackend(), corpus: corpus, swapFiles: files,
             exclusiveLoads: exclusiveLoads)
         let output = LineWriter(fd: 1)
         do {

@@ -16,10 +16,10 @@ extension CompressionAlgorithm: ExpressibleByArgument {}
 
 /// The options that choose a backend, shared by the commands that build one.
 struct BackendOptions: ParsableArguments {
-    @Option(help: "The transcendent memory backend: \(BackendKind.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var backend: BackendKind = .ram
+    @Option(help: "The transcendent memory backend: \(BackendKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: ram; zcache for demo).")
+    var backend: BackendKind?
 
-    @Option(help: "The backend's capacity: bytes, or with a KiB/MiB/GiB suffix (default 64MiB).", transform: parseCapacity)
+    @Option(help: "The backend's capacity: bytes, a KiB/MiB/GiB suffix, or a percent of RAM such as 20% (default 64MiB).", transform: parseCapacity)
     var capacity: Int?
 
     /// Whether the user chose a capacity (commands may pick a default that suits them).
@@ -31,17 +31,25 @@ struct BackendOptions: ParsableArguments {
     @Option(help: "Zcache's zstd level, or LZ4 acceleration (default: the compressor's own).")
     var level: Int?
 
-    var configuration: BackendConfiguration {
-        BackendConfiguration(kind: backend, capacity: capacity ?? 64 << 20, compressor: compressor, level: level)
+    /// The configuration, with `kind` when no backend was chosen.
+    func configuration(defaultKind kind: BackendKind = .ram) -> BackendConfiguration {
+        BackendConfiguration(kind: backend ?? kind, capacity: capacity ?? 64 << 20, compressor: compressor, level: level)
     }
 }
 
 func parseCapacity(_ text: String) throws -> Int {
+    if text.hasSuffix("%") {
+        guard let percent = Int(text.dropLast()), (1...100).contains(percent) else {
+            throw ValidationError("'\(text)' is not a percent of RAM: use 1% to 100%")
+        }
+        return ZcacheConfiguration.limit(percentOfRAM: percent, physicalMemory: physicalMemoryBytes())
+    }
     guard let bytes = parseByteCount(text) else {
-        throw ValidationError("'\(text)' is not a size: use bytes or a KiB/MiB/GiB suffix, e.g. 8MiB")
+        throw ValidationError("'\(text)' is not a size: use bytes, a KiB/MiB/GiB suffix (8MiB) or a percent of RAM (20%)")
     }
     return bytes
 }
 
 import TmemCompression
 import TmemReplay
+import TmemZcache
