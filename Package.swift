@@ -79,6 +79,6 @@ let package = Package(
             dependencies: ["TmemZcache", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay", "TmemCompression"]
         ),
         .testTarget(name: "TmemZramTests", dependencies: ["TmemZram"]),
-        .testTarget(name: "TmemReplayTests", dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap"]),
+        .testTarget(name: "TmemReplayTests", dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap", "TmemZcache"]),
     ]
 )

@@ -17,9 +17,9 @@ final class ReplayFixture {
         corpus = try PageCorpus(path: corpusPath)
     }
 
-    func replayer(capacity: Int, exclusiveLoads: Bool = false) -> Replayer {
+    func replayer(capacity: Int, exclusiveLoads: Bool = false, kind: BackendKind = .ram) -> Replayer {
         Replayer(
-            backend: RAMPool(capacity: capacity), corpus: corpus,
+            backend: try! BackendConfiguration(kind: kind, capacity: capacity).makeBackend(), corpus: corpus,
             swapFiles: .init(path: directory.file("swap"), removeOnClose: true), exclusiveLoads: exclusiveLoads)
     }
 
