@@ -19,14 +19,17 @@ public final class Bench {
         public var threads: Int
         public var seed: UInt64
         public var showProgress: Bool
+        /// Each phase runs this many times and the fastest round is reported.
+        public var rounds: Int
 
         public init(compressor: CompressionAlgorithm = .lz4, level: Int? = nil, threads: Int = 1, seed: UInt64 = 1,
-                    showProgress: Bool = true) {
+                    showProgress: Bool = true, rounds: Int = 3) {
             self.compressor = compressor
             self.level = level
             self.threads = threads
             self.seed = seed
             self.showProgress = showProgress
+            self.rounds = rounds
         }
     }
 
@@ -46,7 +49,8 @@ public final class Bench {
         sequential = Array(0..<corpus.pageCount)
         var rng = SeededGenerator(seed: options.seed)
         random = sequential.shuffled(using: &rng)
-        runner = PhaseRunner(threads: options.threads, progress: options.showProgress ? .ifTerminal() : nil)
+        runner = PhaseRunner(
+            threads: options.threads, rounds: max(options.rounds, 1), progress: options.showProgress ? .ifTerminal() : nil)
     }
 
     /// Tmem's Zcache, used directly through the ``Backend`` API (one persistent pool, key = page index),
@@ -54,11 +58,18 @@ public final class Bench {
     public func runTmem() throws -> SystemResult {
         let zcache = try Zcache(configuration: .init(
             compressor: options.compressor, level: options.level, limit: 4 * corpus.pageCount * pageSize + (64 << 20)))
-        let pool = try zcache.createPool(.persistent)
+        let pool = Mutex(try zcache.createPool(.persistent))
         let corpus = self.corpus
         let buffers = PageBuffers(count: options.threads)
-        @Sendable func key(_ i: Int) -> Key { Key(pool: pool, object: ObjectID(rawValue: 0), index: PageIndex(rawValue: UInt32(i))) }
-        let (store, refused) = try runner.run("tmem store", order: sequential) { _, i in
+        @Sendable func key(_ i: Int) -> Key {
+            Key(pool: pool.withLock { $0 }, object: ObjectID(rawValue: 0), index: PageIndex(rawValue: UInt32(i)))
+        }
+        var fresh = true
+        let (store, refused) = try runner.best("tmem store", order: sequential, prepare: {
+            // Each round stores into an empty pool.
+            if !fresh { try pool.withLock { zcache.destroyPool($0); $0 = try zcache.createPool(.persistent) } }
+            fresh = false
+        }) { _, i in
             zcache.put(key(i), page: corpus.page(i)) == .stored
         }
         guard refused == 0 else { throw TmemError.unavailable("zcache refused \(refused) pages with room to spare") }
@@ -69,8 +80,8 @@ public final class Bench {
             guard try zcache.get(key(i), into: buffer) else { return false }
             return memcmp(buffer.baseAddress!, corpus.page(i).baseAddress!, pageSize) == 0
         }
-        let (seq, bad1) = try runner.run("tmem load sequential", order: sequential, load)
-        let (rand, bad2) = try runner.run("tmem load random", order: random, load)
+        let (seq, bad1) = try runner.best("tmem load sequential", order: sequential, load)
+        let (rand, bad2) = try runner.best("tmem load random", order: random, load)
         return SystemResult(
             name: "tmem", label: "zcache \(options.compressor)", store: store, loadSequential: seq, loadRandom: rand,
             ratio: Double(stats.origDataSize) / Double(max(stats.memUsedTotal, 1)), memUsedTotal: stats.memUsedTotal,
@@ -100,7 +111,7 @@ public final class Bench {
         defer { device.closeDescriptor(fd) }
         let corpus = self.corpus
         let buffers = PageBuffers(count: options.threads)
-        let (store, _) = try runner.run("zram write", order: sequential) { _, i in
+        let (store, _) = try runner.best("zram write", order: sequential) { _, i in
             try device.write(page: corpus.page(i), at: i, fd: fd)
             return true
         }
@@ -110,8 +121,8 @@ public final class Bench {
             try device.read(into: buffer, at: i, fd: fd)
             return memcmp(buffer.baseAddress!, corpus.page(i).baseAddress!, pageSize) == 0
         }
-        let (seq, bad1) = try runner.run("zram read sequential", order: sequential, load)
-        let (rand, bad2) = try runner.run("zram read random", order: random, load)
+        let (seq, bad1) = try runner.best("zram read sequential", order: sequential, load)
+        let (rand, bad2) = try runner.best("zram read random", order: random, load)
         return SystemResult(
             name: "zram", label: "zram \(algorithm) (kernel)", store: store, loadSequential: seq, loadRandom: rand,
             ratio: Double(stats.origDataSize) / Double(max(stats.memUsedTotal, 1)), memUsedTotal: stats.memUsedTotal,
@@ -125,7 +136,7 @@ public final class Bench {
         let compressed = CompressedCorpus(pages: corpus.pageCount)
         let corpus = self.corpus
         let workers = try CompressorBoxes(count: threads, algorithm: options.compressor, level: options.level)
-        let (store, _) = try runner.run("raw compress", order: sequential) { t, i in
+        let (store, _) = try runner.best("raw compress", order: sequential) { t, i in
             workers.compress(t, corpus.page(i), into: compressed, slot: i)
             return true
         }
@@ -134,8 +145,8 @@ public final class Bench {
             try workers.decompress(t, compressed, slot: i, into: buffers[t])
             return memcmp(buffers[t].baseAddress!, corpus.page(i).baseAddress!, pageSize) == 0
         }
-        let (seq, bad1) = try runner.run("raw decompress sequential", order: sequential, load)
-        let (rand, bad2) = try runner.run("raw decompress random", order: random, load)
+        let (seq, bad1) = try runner.best("raw decompress sequential", order: sequential, load)
+        let (rand, bad2) = try runner.best("raw decompress random", order: random, load)
         let total = compressed.totalBytes
         return SystemResult(
             name: "raw", label: "\(options.compressor) alone", store: store, loadSequential: seq, loadRandom: rand,

@@ -35,6 +35,8 @@ final class CompressedCorpus: @unchecked Sendable {
         storage = .allocate(byteCount: pages * Self.stride, alignment: pageSize)
         lengths = .allocate(capacity: pages)
         lengths.initialize(repeating: 0, count: pages)
+        // Touch every page now, so the compress phase measures compression, not first-touch page faults.
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: pages * Self.stride)
     }
 
     deinit {

@@ -24,13 +24,11 @@ struct _ClassGeometry: Sendable, Equatable {
     /// `get_pages_per_zspage`, but charging each span for its tags and its 16-byte descriptor.
     ///
     /// For each candidate of 1...16 pages, the span holds as many objects as fit (at most 255) next to
-    /// their tags; the winner maximises `objectBytes / (spanBytes + descriptorBytes)`, so ties in packing
-    /// go to the larger span, which costs fewer descriptors. Strictly better only: among exact ties the
-    /// smaller span wins, because a smaller span empties sooner and goes back to the OS without compaction.
+    /// their tags, and packs `objectBytes / (spanBytes + descriptorBytes)`. The winner is the smallest
+    /// span that packs within ``ZPool/spanEfficiencySlack`` of the best: a smaller span empties sooner,
+    /// goes back to the OS without compaction, and wastes less in the partly used span every class has.
     static func best(objectSize: Int) -> _ClassGeometry {
-        var best: _ClassGeometry?
-        var bestUsed = 0
-        var bestCost = 1
+        var candidates: [(_ClassGeometry, Double)] = []
         for pages in 1...ZPool.maxPagesPerSpan {
             let spanBytes = pages * ZPool.pageSize
             let inlineCount = min(spanBytes / objectSize, _SpanDescriptor.inlineTagCapacity)
@@ -38,15 +36,11 @@ struct _ClassGeometry: Sendable, Equatable {
             let inline = tailCount <= _SpanDescriptor.inlineTagCapacity
             let count = inline ? inlineCount : tailCount
             guard count > 0 else { continue }
-            let used = count * objectSize
-            let cost = spanBytes + _SpanDescriptor.size
-            if best == nil || used * bestCost > bestUsed * cost {
-                best = _ClassGeometry(objectSize: objectSize, pagesPerSpan: pages, objectsPerSpan: count, tagsInline: inline)
-                bestUsed = used
-                bestCost = cost
-            }
+            let efficiency = Double(count * objectSize) / Double(spanBytes + _SpanDescriptor.size)
+            candidates.append((_ClassGeometry(objectSize: objectSize, pagesPerSpan: pages, objectsPerSpan: count, tagsInline: inline), efficiency))
         }
-        return best!
+        let top = candidates.map(\.1).max()!
+        return candidates.first { $0.1 >= top - ZPool.spanEfficiencySlack }!.0
     }
 
     /// Builds the class table: one class per 16-byte step from 16 to 4096 bytes, with neighbours merged

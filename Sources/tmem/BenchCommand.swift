@@ -24,9 +24,11 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("vs"), help: "Also measure a baseline: zram, raw (repeatable).") var baselines: [Baseline] = []
     @Flag(help: "Print one JSON object with every figure instead of the table.") var json = false
     @Option(help: "Seed of the random load order.") var seed: UInt64 = 1
+    @Option(help: "Runs of each phase; the fastest is reported.") var rounds = 3
 
     func validate() throws {
         guard (1...64).contains(threads) else { throw ValidationError("threads must be 1...64") }
+        guard (1...100).contains(rounds) else { throw ValidationError("rounds must be 1...100") }
     }
 
     func run() throws {
@@ -35,11 +37,11 @@ struct BenchCommand: ParsableCommand {
             printError("tmem bench: \(error)")
             throw ExitCode(2)
         }
-        let bench = Bench(corpus: pages, options: .init(compressor: compressor, level: level, threads: threads, seed: seed))
+        let bench = Bench(corpus: pages, options: .init(compressor: compressor, level: level, threads: threads, seed: seed, rounds: rounds))
         let out = LineWriter(fd: 1, flushAt: 0)
         if !json {
             out.writeLine("tmem bench: \(pages.pageCount) pages (\(formatByteCount(pages.pageCount * 4096))) from \(corpus), "
-                + "\(compressor), \(threads) thread\(threads == 1 ? "" : "s")")
+                + "\(compressor), \(threads) thread\(threads == 1 ? "" : "s"), best of \(rounds) round\(rounds == 1 ? "" : "s") per phase")
         }
         let tmem = try bench.runTmem()
         var measured: [SystemResult] = []
