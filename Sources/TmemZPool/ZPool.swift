@@ -49,7 +49,7 @@ import Synchronization
 /// **Placement.** Partly used spans of a class sit in eight fullness groups; allocation takes the fullest
 /// group, so sparse spans are left to drain and empty by themselves, and compaction drains the emptiest
 /// spans into the fullest. Groups make both O(1); keeping spans exactly ordered would cost a heap per class.
-/// A span whose last object is freed is released at once with `MADV_DONTNEED` and its index pushed on a
+/// A span whose last object is freed is released at once with `MADV_FREE` and its index pushed on a
 /// LIFO free-span stack, so reused indices stay low and the descriptor array stays small.
 ///
 /// **Locking.** Lock ordering: a class lock (`_SizeClass.state`, zsmalloc's `class->lock`), then

@@ -74,4 +74,12 @@ extension ZPool {
             compactedObjects: compactedObjectsCounter.load(ordering: .relaxed)
         )
     }
+
+    /// The pool's whole footprint, `spanBytes + metadataBytes`, from two counters that change only when
+    /// a span is taken or released: cheap enough for a caller to check a limit on every allocation.
+    ///
+    /// - Complexity: O(1), two relaxed atomic loads.
+    public var footprintBytes: Int {
+        spanBytesCounter.load(ordering: .relaxed) + metadataBytesCounter.load(ordering: .relaxed)
+    }
 }

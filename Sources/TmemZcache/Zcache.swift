@@ -135,10 +135,7 @@ public final class Zcache: Backend, WritebackSource {
     }
 
     /// Memory counted against the limit: span bytes from the OS plus all metadata.
-    var usage: Int {
-        let pool = zpool.stats
-        return pool.spanBytes + pool.metadataBytes + chunkBytes.load(ordering: .relaxed)
-    }
+    var usage: Int { zpool.footprintBytes + chunkBytes.load(ordering: .relaxed) }
 
     @inline(__always)
     func shard(pool: UInt32, object: UInt64, index: UInt32) -> Shard {
