@@ -3,10 +3,11 @@ import Glibc
 #endif
 import Testing
 import TmemCompression
+import TmemTestKit
 
 /// Whole `.zst` files: several frames, unknown content size, damage, and the real corpus.
 struct ZstdFileTests {
-    static let corpusPath = "/work/shared/corpus/dev-pages.bin.zst"
+    static let corpusPath = sharedCorpusPath() ?? "/nonexistent/dev-pages.bin.zst"
     static let corpusSHA256 = "f19e1ff5cea05cab0d08320bddf8552413326c58819abd805ad69ac5b9cd8a34"
     static let corpusPages = 16_384
 

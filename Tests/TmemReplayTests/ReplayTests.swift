@@ -104,3 +104,24 @@ struct ReplayBadInputTests {
         #expect(throws: ReplayError.self) { try PageCorpus(path: dir.file("bad.zst")) }
     }
 }
+
+/// The real dev corpus, Zstandard-compressed as shipped, behind both backends.
+struct ReplayCorpusTests {
+    @Test(.enabled(if: sharedCorpusPath() != nil, "needs ../shared/corpus/dev-pages.bin.zst"),
+          arguments: [BackendKind.ram, .zcache])
+    func realCorpusReplaysThroughEitherBackend(kind: BackendKind) throws {
+        let corpus = try PageCorpus(path: sharedCorpusPath()!)
+        #expect(corpus.pageCount == 16_384)
+        #expect(hex16(fnv1a64(corpus.page(0))) == "a9916e272520e521")
+        let dir = TemporaryDirectory()
+        let replayer = Replayer(
+            backend: try BackendConfiguration(kind: kind, capacity: 1 << 20).makeBackend(), corpus: corpus,
+            swapFiles: .init(path: dir.file("swap"), removeOnClose: true))
+        #expect(replayer.execute(.initArea(area: 0, pages: 2048)) == "ok")
+        for k in 0..<2048 { _ = replayer.execute(.store(area: 0, offset: k, corpusPage: k * 8)) }
+        for k in stride(from: 0, to: 2048, by: 7) {
+            let answer = replayer.execute(.load(area: 0, offset: k))
+            #expect(answer.hasSuffix(" " + hex16(fnv1a64(corpus.page(k * 8)))), "\(answer)")
+        }
+    }
+}
