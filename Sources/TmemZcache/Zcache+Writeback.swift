@@ -9,11 +9,11 @@ extension Zcache {
         let target = acceptThreshold(limit)
         let excess = usage - target
         guard excess > 0 else { return 0 }
-        // Convert bytes to pages at the pool's average cost per page (at least 64 bytes, so an almost
-        // empty pool asks for something sensible).
-        let stats = statistics
-        let perPage = max(64, (stats.memUsedTotal + stats.metadataBytes) / max(stats.storedPages, 1))
-        return min((excess + perPage - 1) / perPage, stats.storedPages)
+        // Convert bytes to pages at the pool's average cost per compressed object (at least 64 bytes, so
+        // an almost empty pool asks for something sensible); counters only, no shard lock.
+        let objects = zpool.stats.allocatedObjects
+        let perPage = max(64, usage / max(objects, 1))
+        return min((excess + perPage - 1) / perPage, max(objects, 1))
     }
 
     public func coldestKeys(limit: Int) -> [Key] {
