@@ -72,8 +72,8 @@ let package = Package(
         .testTarget(
             name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay"]),
         .testTarget(name: "TmemSwapFileTests", dependencies: ["TmemSwapFile", "TmemFrontswap", "TmemTestKit"]),
-        .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool"]),
-        .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "TmemTestKit"]),
+        .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool", "TmemReplay"]),
+        .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "TmemTestKit", "TmemReplay"]),
         .testTarget(
             name: "TmemZcacheTests",
             dependencies: ["TmemZcache", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay", "TmemCompression"]

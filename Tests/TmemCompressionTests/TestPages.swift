@@ -1,24 +1,12 @@
 import Testing
 import TmemCompression
+import TmemReplay
 
 /// The page size every test here uses, as the kernel's on x86-64 and arm64 (4 KiB pages).
 let pageSize = 4096
 
 /// zram's "huge page" rule: an object larger than 3/4 of a page is not worth storing compressed.
 let poorCompressionThreshold = pageSize * 3 / 4
-
-/// SplitMix64: a tiny seeded generator, so every page kind is the same bytes on every run.
-struct SplitMix64 {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The kinds of page a swap stream carries, from most to least compressible.
 enum PageKind: String, CaseIterable, CustomTestStringConvertible {
@@ -38,7 +26,7 @@ enum PageKind: String, CaseIterable, CustomTestStringConvertible {
 
     /// Builds one page of this kind, the same bytes for the same `variant`.
     func page(variant: UInt64 = 0) -> [UInt8] {
-        var rng = SplitMix64(state: Self.seed &+ variant)
+        var rng = SeededGenerator(seed: Self.seed &+ variant)
         switch self {
         case .zero:
             return [UInt8](repeating: 0, count: pageSize)

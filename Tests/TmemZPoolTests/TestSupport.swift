@@ -1,20 +1,6 @@
 import Glibc
+import TmemReplay
 import TmemZPool
-
-/// SplitMix64: a small, seedable generator so every randomised test can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A fresh seed for a randomised test, or `ZPOOL_TEST_SEED` from the environment to replay one; printed
 /// either way.

@@ -1,4 +1,5 @@
 import Testing
+import TmemReplay
 import TmemZPool
 
 /// `compact(relocate:)`: objects move, bytes survive, spans go back to the OS.

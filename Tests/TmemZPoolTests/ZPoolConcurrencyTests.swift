@@ -1,5 +1,6 @@
 import Dispatch
 import Testing
+import TmemReplay
 import TmemZPool
 
 /// Several threads allocating, writing, verifying and freeing their own handles at once.

@@ -1,4 +1,5 @@
 import Testing
+import TmemReplay
 import TmemZPool
 
 /// Sizes at and past the limits, a full arena, density, configuration errors and misuse traps.

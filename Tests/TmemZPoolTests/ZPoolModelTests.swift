@@ -1,4 +1,5 @@
 import Testing
+import TmemReplay
 import TmemZPool
 
 /// Randomised allocate/free/write/read against a dictionary model.
