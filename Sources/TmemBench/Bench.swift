@@ -60,7 +60,6 @@ public final class Bench {
             compressor: options.compressor, level: options.level, limit: 4 * corpus.pageCount * pageSize + (64 << 20)))
         let pool = Mutex(try zcache.createPool(.persistent))
         let corpus = self.corpus
-        let buffers = PageBuffers(count: options.threads)
         @Sendable func key(_ i: Int) -> Key {
             Key(pool: pool.withLock { $0 }, object: ObjectID(rawValue: 0), index: PageIndex(rawValue: UInt32(i)))
         }
@@ -75,17 +74,11 @@ public final class Bench {
         guard refused == 0 else { throw TmemError.unavailable("zcache refused \(refused) pages with room to spare") }
         let stats = zcache.statistics
         zcacheStatistics = stats
-        let load: @Sendable (Int, Int) throws -> Bool = { t, i in
-            let buffer = buffers[t]
-            guard try zcache.get(key(i), into: buffer) else { return false }
-            return memcmp(buffer.baseAddress!, corpus.page(i).baseAddress!, pageSize) == 0
-        }
-        let (seq, bad1) = try runner.best("tmem load sequential", order: sequential, load)
-        let (rand, bad2) = try runner.best("tmem load random", order: random, load)
+        let (seq, rand, bad) = try loadPhases("tmem load") { _, buffer, i in try zcache.get(key(i), into: buffer) }
         return SystemResult(
             name: "tmem", label: "zcache \(options.compressor)", store: store, loadSequential: seq, loadRandom: rand,
             ratio: Double(stats.origDataSize) / Double(max(stats.memUsedTotal, 1)), memUsedTotal: stats.memUsedTotal,
-            metadataBytesPerPage: stats.metadataBytesPerPage, mismatches: bad1 + bad2)
+            metadataBytesPerPage: stats.metadataBytesPerPage, mismatches: bad)
     }
 
     /// The same pages through a zram device of its own (hot_add), with 4 KiB O_DIRECT writes and reads.
@@ -110,23 +103,19 @@ public final class Bench {
         let fd = try device.openForDirectIO()
         defer { device.closeDescriptor(fd) }
         let corpus = self.corpus
-        let buffers = PageBuffers(count: options.threads)
         let (store, _) = try runner.best("zram write", order: sequential) { _, i in
             try device.write(page: corpus.page(i), at: i, fd: fd)
             return true
         }
         let stats = try device.stats()
-        let load: @Sendable (Int, Int) throws -> Bool = { t, i in
-            let buffer = buffers[t]
+        let (seq, rand, bad) = try loadPhases("zram read") { _, buffer, i in
             try device.read(into: buffer, at: i, fd: fd)
-            return memcmp(buffer.baseAddress!, corpus.page(i).baseAddress!, pageSize) == 0
+            return true
         }
-        let (seq, bad1) = try runner.best("zram read sequential", order: sequential, load)
-        let (rand, bad2) = try runner.best("zram read random", order: random, load)
         return SystemResult(
             name: "zram", label: "zram \(algorithm) (kernel)", store: store, loadSequential: seq, loadRandom: rand,
             ratio: Double(stats.origDataSize) / Double(max(stats.memUsedTotal, 1)), memUsedTotal: stats.memUsedTotal,
-            metadataBytesPerPage: 16, mismatches: bad1 + bad2)
+            metadataBytesPerPage: 16, mismatches: bad)
     }
 
     /// The compressor alone: each page compressed into a scratch buffer and decompressed back, the
@@ -140,18 +129,36 @@ public final class Bench {
             workers.compress(t, corpus.page(i), into: compressed, slot: i)
             return true
         }
-        let buffers = PageBuffers(count: threads)
-        let load: @Sendable (Int, Int) throws -> Bool = { t, i in
-            try workers.decompress(t, compressed, slot: i, into: buffers[t])
-            return memcmp(buffers[t].baseAddress!, corpus.page(i).baseAddress!, pageSize) == 0
+        let (seq, rand, bad) = try loadPhases("raw decompress") { t, buffer, i in
+            try workers.decompress(t, compressed, slot: i, into: buffer)
+            return true
         }
-        let (seq, bad1) = try runner.best("raw decompress sequential", order: sequential, load)
-        let (rand, bad2) = try runner.best("raw decompress random", order: random, load)
         let total = compressed.totalBytes
         return SystemResult(
             name: "raw", label: "\(options.compressor) alone", store: store, loadSequential: seq, loadRandom: rand,
             ratio: Double(corpus.pageCount * pageSize) / Double(max(total, 1)), memUsedTotal: total,
-            metadataBytesPerPage: 0, mismatches: bad1 + bad2)
+            metadataBytesPerPage: 0, mismatches: bad)
+    }
+}
+
+extension Bench {
+    /// Runs the sequential and the random load phase: `read(thread, buffer, page)` fills the thread's buffer
+    /// with a page (false: not found), which is then checked byte for byte against the corpus.
+    ///
+    /// - Returns: Both phases' best rounds and the pages that did not come back exactly.
+    func loadPhases(
+        _ name: String, _ read: @escaping @Sendable (Int, UnsafeMutableRawBufferPointer, Int) throws -> Bool
+    ) throws -> (PhaseResult, PhaseResult, Int) {
+        let corpus = self.corpus
+        let buffers = PageBuffers(count: options.threads)
+        let load: @Sendable (Int, Int) throws -> Bool = { t, i in
+            let buffer = buffers[t]
+            guard try read(t, buffer, i) else { return false }
+            return memcmp(buffer.baseAddress!, corpus.page(i).baseAddress!, pageSize) == 0
+        }
+        let (seq, bad1) = try runner.best("\(name) sequential", order: sequential, load)
+        let (rand, bad2) = try runner.best("\(name) random", order: random, load)
+        return (seq, rand, bad1 + bad2)
     }
 }
 
