@@ -14,14 +14,20 @@ import TmemZram
 public final class Bench {
     /// What to run.
     public struct Options: Sendable {
+        /// The compressor of Zcache, zram and the raw baseline.
         public var compressor: CompressionAlgorithm
+        /// zstd level or LZ4 acceleration (nil: default).
         public var level: Int?
+        /// Threads working at once; each takes a contiguous share of the pages.
         public var threads: Int
+        /// Seed of the random load order.
         public var seed: UInt64
+        /// Draw a progress bar when standard error is a terminal.
         public var showProgress: Bool
         /// Each phase runs this many times and the fastest round is reported.
         public var rounds: Int
 
+        /// Creates options.
         public init(compressor: CompressionAlgorithm = .lz4, level: Int? = nil, threads: Int = 1, seed: UInt64 = 1,
                     showProgress: Bool = true, rounds: Int = 3) {
             self.compressor = compressor
@@ -41,7 +47,7 @@ public final class Bench {
     /// Zcache's counters after the store phase of ``runTmem()``.
     public private(set) var zcacheStatistics = ZcacheStatistics()
 
-    /// Prepares a benchmark over a corpus.
+    /// Prepares a benchmark over a corpus (the random order is drawn here, once, from the seed).
     public init(corpus: PageCorpus, options: Options) {
         precondition(options.threads >= 1, "at least one thread")
         self.corpus = corpus
@@ -164,6 +170,7 @@ extension Bench {
 
 /// Why a baseline could not run here.
 public struct BenchUnavailable: Error, CustomStringConvertible {
+    /// Why, in words.
     public let reason: String
     init(_ reason: String) { self.reason = reason }
     public var description: String { reason }

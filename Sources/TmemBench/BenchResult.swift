@@ -1,8 +1,12 @@
 /// Latency percentiles of one phase, in nanoseconds per operation.
 public struct Latency: Sendable, Equatable {
+    /// The median.
     public var p50: UInt64
+    /// The 99th percentile.
     public var p99: UInt64
+    /// The 99.9th percentile.
     public var p999: UInt64
+    /// Creates percentiles (nanoseconds).
     public init(p50: UInt64 = 0, p99: UInt64 = 0, p999: UInt64 = 0) {
         self.p50 = p50
         self.p99 = p99
@@ -24,6 +28,7 @@ public struct PhaseResult: Sendable, Equatable {
     /// Megabytes (10^6 bytes) of page data per second.
     public var megabytesPerSecond: Double { pagesPerSecond * 4096 / 1e6 }
 
+    /// Creates a phase's result.
     public init(pages: Int, seconds: Double, latency: Latency) {
         self.pages = pages
         self.seconds = seconds
@@ -37,8 +42,11 @@ public struct SystemResult: Sendable, Equatable {
     public var name: String
     /// What it ran, for people ("zcache lz4", "zram lz4 (kernel)", "liblz4").
     public var label: String
+    /// Storing every page.
     public var store: PhaseResult
+    /// Loading every page in index order.
     public var loadSequential: PhaseResult
+    /// Loading every page in a seeded random order.
     public var loadRandom: PhaseResult
     /// Original bytes over memory used (for raw: over the sum of compressed sizes).
     public var ratio: Double
@@ -49,6 +57,7 @@ public struct SystemResult: Sendable, Equatable {
     /// Pages whose bytes did not come back exactly (must be 0).
     public var mismatches: Int
 
+    /// Creates a system's result.
     public init(
         name: String, label: String, store: PhaseResult, loadSequential: PhaseResult, loadRandom: PhaseResult,
         ratio: Double, memUsedTotal: Int, metadataBytesPerPage: Double, mismatches: Int

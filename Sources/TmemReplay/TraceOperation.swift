@@ -4,12 +4,19 @@
 /// `init TYPE PAGES` · `store TYPE OFFSET K` (store corpus page K) · `load TYPE OFFSET` ·
 /// `invalidate TYPE OFFSET` · `invalidate-area TYPE` · `shrink TARGET` · `stats`.
 public enum TraceOperation: Hashable, Sendable, CustomStringConvertible {
+    /// `init TYPE PAGES`: prepare (or re-enable) an area.
     case initArea(area: Int, pages: Int)
+    /// `store TYPE OFFSET K`: store corpus page K in a slot.
     case store(area: Int, offset: Int, corpusPage: Int)
+    /// `load TYPE OFFSET`: load a slot's page.
     case load(area: Int, offset: Int)
+    /// `invalidate TYPE OFFSET`: free a slot.
     case invalidate(area: Int, offset: Int)
+    /// `invalidate-area TYPE`: drop the area's pages from transcendent memory and disable its stores.
     case invalidateArea(area: Int)
+    /// `shrink TARGET`: repatriate until at most TARGET pages are held.
     case shrink(target: Int)
+    /// `stats`: the frontswap counters.
     case stats
 
     /// The line that reads back as this operation.
