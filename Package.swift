@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "TmemCompression", targets: ["TmemCompression"]),
         .library(name: "TmemZcache", targets: ["TmemZcache"]),
         .library(name: "TmemZram", targets: ["TmemZram"]),
+        .library(name: "TmemPaging", targets: ["TmemPaging"]),
         .library(name: "TmemReplay", targets: ["TmemReplay"]),
         .library(name: "TmemBench", targets: ["TmemBench"]),
         .library(name: "TmemTestKit", targets: ["TmemTestKit"]),
@@ -44,6 +45,16 @@ let package = Package(
         .target(name: "TmemZPool"),
         .target(name: "TmemZcache", dependencies: ["Tmem", "TmemZPool", "TmemCompression"]),
 
+        // Paging: userfaultfd regions paged through frontswap.
+        .target(name: "CUserfaultfd", cSettings: [.define("_GNU_SOURCE")]),
+        .target(
+            name: "TmemPaging",
+            dependencies: [
+                "Tmem", "TmemFrontswap", "TmemSwapFile", "CUserfaultfd",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+
         // The kernel's zram, driven as the side-by-side baseline in benchmarks.
         .target(name: "TmemZram"),
 
@@ -63,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "tmem",
             dependencies: [
-                "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram", "TmemBench",
+                "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram", "TmemBench", "TmemPaging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -79,6 +90,10 @@ let package = Package(
             dependencies: ["TmemZcache", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay", "TmemCompression"]
         ),
         .testTarget(name: "TmemZramTests", dependencies: ["TmemZram"]),
+        .testTarget(
+            name: "TmemPagingTests",
+            dependencies: ["TmemPaging", "Tmem", "TmemFrontswap", "TmemZcache", "TmemReplay", "TmemCompression", "CUserfaultfd"]
+        ),
         .testTarget(name: "TmemReplayTests", dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap", "TmemZcache"]),
     ]
 )

@@ -1,154 +1,99 @@
 import ArgumentParser
 import Tmem
-import TmemFrontswap
+import TmemPaging
 import TmemReplay
-import TmemSwapFile
 import TmemZcache
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `tmem demo`: the main job on an embedded default. Builds a realistic working set several times larger
-/// than transcendent memory, swaps it out through frontswap, reads it back in random order verifying
-/// every byte, shrinks, and prints where every page went and what that saved.
+/// `tmem demo`: the main job, with no arguments and no files. A program's heap, several times larger
+/// than its memory budget, lives in a paged region: pages it has not touched lately move out through
+/// frontswap (compressed RAM first, then a swap file) and fault back in on touch. The demo builds
+/// realistic data there, scans it, reads and writes it at random and through a skewed hot set, checks
+/// every byte, and prints per phase where the faulted pages came from and what that saved.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Swap a generated working set through frontswap and show where every page went."
+        abstract: "Page a heap 4x its memory budget through userfaultfd and frontswap; show every phase."
     )
 
-    @Option(help: "Pages in the working set (4 KiB each).") var pages = 32_768
-    @OptionGroup var backend: BackendOptions
-    @Option(help: "Random seed for the working set.") var seed: UInt64 = 2026
-
-    func validate() throws {
-        guard pages > 0, pages <= 1 << 22 else { throw ValidationError("pages must be 1...\(1 << 22)") }
-    }
+    @Option(help: "Region size, e.g. 1GiB (default: 1 GiB, less on a machine with under 8 GiB of RAM).",
+            transform: parseCapacity) var region: Int?
+    @Option(help: "Resident budget (default: a quarter of the region).", transform: parseCapacity) var budget: Int?
+    @Option(help: "Compressed-RAM capacity (default: a quarter of the region).", transform: parseCapacity) var capacity: Int?
+    @Option(help: "Victim policy: \(PagedRegion.VictimPolicy.allCases.map(\.rawValue).joined(separator: " or ")).",
+            transform: parsePolicy)
+    var policy: PagedRegion.VictimPolicy?
+    @Option(help: "Random seed of the data and the access pattern.") var seed: UInt64 = 2026
 
     func run() throws {
+        let ram = physicalMemoryBytes()
+        let regionBytes = region ?? (ram >= 8 << 30 ? 1 << 30 : max(64 << 20, ram / 8))
+        let budgetBytes = budget ?? regionBytes / 4
+        let capacityBytes = capacity ?? regionBytes / 4
         let say = LineWriter(fd: 1, flushAt: 0)
-        var config = backend.configuration(defaultKind: .zcache)
-        if !backend.capacityWasSet { config.capacity = pages * pageSize / 4 }
-        say.writeLine("tmem demo: \(pages) pages (\(formatByteCount(pages * pageSize))) through frontswap, "
-            + "\(config.kind) backend of \(formatByteCount(config.capacity)), a swap file behind it")
-
-        // A working set as real heaps hold: text records, numeric arrays, zero-filled stretches, some
-        // incompressible bytes.
-        var rng = SeededGenerator(seed: seed)
-        let mix: [(PageKind, Int)] = [(.textLike, 40), (.numeric, 25), (.zero, 15), (.sameFilled, 5), (.random, 15)]
-        let data = UnsafeMutableRawBufferPointer.allocate(byteCount: pages * pageSize, alignment: pageSize)
-        defer { data.deallocate() }
-        var kinds: [PageKind: Int] = [:]
-        var clock = Stopwatch()
-        for p in 0..<pages {
-            var pick = Int(rng.next() % 100)
-            let kind = mix.first { pick -= $0.1; return pick < 0 }!.0
-            kinds[kind, default: 0] += 1
-            kind.fill(UnsafeMutableRawBufferPointer(rebasing: data[p * pageSize..<(p + 1) * pageSize]), using: &rng)
-        }
-        say.writeLine("  built the working set in \(clock.lap()): "
-            + mix.map { "\($0.0) \(kinds[$0.0] ?? 0)" }.joined(separator: ", "))
-
-        let files = try TemporaryFiles()
-        let swap = try SwapFile(path: files.path("swap"), slots: pages, options: .init(removeOnClose: true))
-        let tmem = try config.makeBackend()
-        let frontswap = Frontswap(backend: tmem)
-        let area = SwapArea(0)
-        try frontswap.initArea(area, pages: pages, device: swap)
-        func page(_ p: Int) -> UnsafeRawBufferPointer {
-            UnsafeRawBufferPointer(rebasing: data[p * pageSize..<(p + 1) * pageSize])
-        }
-
-        // 1. Swap out everything.
-        var reasons: [RefusalReason: Int] = [:]
-        clock.reset()
-        for p in 0..<pages {
-            if case .disk(let why) = try frontswap.store(area, offset: PageOffset(p), page: page(p)) {
-                reasons[why, default: 0] += 1
+        let zcache = try Zcache(configuration: .init(limit: capacityBytes))
+        var config = PagedRegion.Configuration(residentBudget: budgetBytes)
+        if let policy { config.victimPolicy = policy }
+        // The demo touches the region from this one thread: run it beside the fault handler, so a fault
+        // is a hand-off on one CPU rather than a wake-up across two (about 70 us here).
+        config.colocation = .pinFaultingThread
+        let paged = try PagedRegion(size: regionBytes, backend: zcache, configuration: config)
+        let pages = paged.pageCount
+        say.writeLine("tmem demo: a \(formatByteCount(regionBytes)) heap in a paged region, \(formatByteCount(budgetBytes)) "
+            + "resident, behind it \(formatByteCount(capacityBytes)) of compressed RAM (zcache, lz4) and a swap file; "
+            + "\(config.victimPolicy) victims, write tracking \(paged.isWriteTracking ? "on" : "off")")
+        let heap = DemoHeap(pages: pages, seed: seed)
+        var report = PhaseReport(say: say, zcache: zcache)
+        let failures = paged.withUnsafeMutableBytes { memory -> Int in
+            var bad = 0
+            report.run("build", paged) {
+                // Text records, numeric arrays, zero-filled stretches and some incompressible bytes.
+                for p in 0..<pages { heap.write(p, memory) }
+                return pages
             }
+            report.run("sequential scan", paged) {
+                for p in 0..<pages where !heap.check(p, memory) { bad += 1 }
+                return pages
+            }
+            var rng = SeededGenerator(seed: seed &+ 1)
+            let randomOps = pages / 2
+            report.run("random reads and writes", paged) {
+                for _ in 0..<randomOps {
+                    let p = Int.random(in: 0..<pages, using: &rng)
+                    if rng.next() % 10 < 3 { heap.write(p, memory) } else if !heap.check(p, memory) { bad += 1 }
+                }
+                return randomOps
+            }
+            let zipf = ZipfSampler(count: pages, exponent: 1.0, seed: seed &+ 2)
+            let hotOps = pages
+            report.run("skewed hot set (Zipf)", paged) {
+                for _ in 0..<hotOps {
+                    let p = zipf.next(using: &rng)
+                    if rng.next() % 10 == 0 { heap.write(p, memory) } else if !heap.check(p, memory) { bad += 1 }
+                }
+                return hotOps
+            }
+            report.run("final check", paged) {
+                for p in 0..<pages where !heap.check(p, memory) { bad += 1 }
+                return pages
+            }
+            return bad
         }
-        let out = frontswap.counters
-        say.writeLine("1. swap-out: \(pages) stores in \(clock.lap()) (\(clock.rate(pages)) pages/s): "
-            + "\(out.succStores) to transcendent memory, \(out.failedStores) to the swap file"
-            + (reasons.isEmpty ? "" : " (refused: " + reasons.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ") + ")"))
-        say.writeLine("   " + describe(tmem, frontswap.counters))
-
-        // 2. Swap in, random order, verifying every byte.
-        var order = Array(0..<pages)
-        order.shuffle(using: &rng)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: pageSize)
-        defer { buffer.deallocate() }
-        var mismatches = 0
-        clock.reset()
-        for p in order {
-            _ = try frontswap.load(area, offset: PageOffset(p), into: buffer)
-            if memcmp(buffer.baseAddress!, page(p).baseAddress!, pageSize) != 0 { mismatches += 1 }
-        }
-        let back = frontswap.counters
-        say.writeLine("2. swap-in (random order): \(pages) loads in \(clock.lap()) (\(clock.rate(pages)) pages/s): "
-            + "\(back.loads) from transcendent memory, \(back.diskLoads) from the swap file; "
-            + (mismatches == 0 ? "every byte verified" : "\(mismatches) PAGES DIFFER"))
-
-        // 3. Shrink: repatriate three quarters of what transcendent memory holds.
-        let target = back.currPages / 4
-        clock.reset()
-        let left = try frontswap.shrink(toPages: target)
-        say.writeLine("3. shrink to \(target) pages: \(frontswap.counters.repatriatedPages - back.repatriatedPages) "
-            + "repatriated to the swap file in \(clock.lap()); \(left) still held")
-
-        // 4. Read back again and free every slot.
-        mismatches = 0
-        for p in 0..<pages {
-            _ = try frontswap.load(area, offset: PageOffset(p), into: buffer)
-            if memcmp(buffer.baseAddress!, page(p).baseAddress!, pageSize) != 0 { mismatches += 1 }
-            try frontswap.invalidatePage(area, offset: PageOffset(p))
-        }
-        let end = frontswap.counters
-        say.writeLine("4. verify and free: " + (mismatches == 0 ? "every byte verified again" : "\(mismatches) PAGES DIFFER")
-            + "; \(end.invalidates) pages dropped, \(end.currPages) held")
-        say.writeLine("frontswap: \(end)")
-        // Against the swap file alone: every page written once and read once per pass; here the file saw only
-        // the refused stores and the pages written back.
-        let diskWrites = out.failedStores + out.repatriatedPages
-        say.writeLine("saved against the swap file alone: \(pages - diskWrites) of \(pages) swap-file writes in the swap-out, "
-            + "\(back.loads) of \(pages) swap-file reads in the swap-in")
-        if mismatches > 0 { throw ExitCode.failure }
+        let total = paged.statistics
+        say.writeLine(failures == 0 ? "every byte verified: \(heap.checks) page checks, none differed"
+            : "\(failures) PAGE CHECKS FAILED")
+        report.summary(total)
+        _ = paged.close()
+        if failures > 0 { throw ExitCode.failure }
     }
 }
 
-/// One line on what the backend holds: pages, memory, and for Zcache its ratio and writeback.
-func describe(_ backend: any Backend, _ counters: FrontswapCounters) -> String {
-    if let zcache = backend as? Zcache {
-        let s = zcache.statistics
-        let ratio = (s.compressionRatio * 100).rounded() / 100
-        return "zcache holds \(s.storedPages) pages (\(s.sameFilledPages) same-filled, \(s.hugePages) uncompressed) "
-            + "in \(formatByteCount(s.memUsedTotal)) of pool + \(formatByteCount(s.metadataBytes)) of metadata: "
-            + "\(ratio)x; \(s.writtenBackPages) cold pages written back to the swap file, \(s.poolLimitHit) stores refused at the limit"
+func parsePolicy(_ text: String) throws -> PagedRegion.VictimPolicy {
+    guard let policy = PagedRegion.VictimPolicy(rawValue: text) else {
+        throw ValidationError("'\(text)' is not a victim policy: "
+            + PagedRegion.VictimPolicy.allCases.map(\.rawValue).joined(separator: ", "))
     }
-    if let ram = backend as? RAMPool {
-        return "the RAM pool holds \(ram.statistics.storedPages) pages in \(formatByteCount(ram.usedBytes))"
-    }
-    return "transcendent memory holds \(counters.currPages) pages"
-}
-
-/// Wall-clock timing for progress lines.
-struct Stopwatch {
-    private var start = Self.now()
-    private var elapsed = 0.0
-
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
-    mutating func reset() { start = Self.now() }
-
-    /// Time since the last reset, formatted, and remembered for ``rate(_:)``.
-    mutating func lap() -> String {
-        elapsed = Self.now() - start
-        return elapsed < 1 ? "\(Int(elapsed * 1000)) ms" : "\((elapsed * 100).rounded() / 100) s"
-    }
-
-    func rate(_ count: Int) -> Int { elapsed > 0 ? Int(Double(count) / elapsed) : 0 }
+    return policy
 }

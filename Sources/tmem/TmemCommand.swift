@@ -6,7 +6,7 @@ struct TmemCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tmem",
         abstract: "Transcendent memory for Linux userspace: frontswap over compressed RAM, a host, or a swap file.",
-        subcommands: [DemoCommand.self, ReplayCommand.self, BenchCommand.self, GenTraceCommand.self],
+        subcommands: [DemoCommand.self, ReplayCommand.self, BenchCommand.self, FrontswapDemoCommand.self, GenTraceCommand.self],
         defaultSubcommand: nil
     )
 }

@@ -1,0 +1,267 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CUserfaultfd
+import Histogram
+import Synchronization
+import Tmem
+import TmemFrontswap
+
+/// The engine behind a ``PagedRegion``: its userfaultfd, its frontswap area, the state of every page,
+/// and the thread that serves faults.
+///
+/// ## Implementation Notes
+/// - **One thread owns the pages.** Every change of page state, every mapping (UFFDIO_COPY/ZEROPAGE),
+///   write-protection and eviction is made by the handler thread, so the page table, the two page lists,
+///   the readahead streams and the staging buffer need no lock. Other threads talk to it through
+///   `signalFD` (an eventfd: stop, or apply a new budget) and read what it publishes in `shared`.
+/// - **Faults.** Each message is served in one round trip: evict to make room, load the page (and its
+///   readahead run) from frontswap into the staging buffer, publish the counters, then one UFFDIO_COPY
+///   that maps the run and wakes the faulting thread. Two messages for one page (two threads faulting
+///   at once) are normal: the second finds the page mapped and only wakes.
+/// - **Eviction under concurrent writers.** A dirty victim is write-protected before it is stored, so
+///   a thread writing it meanwhile blocks on a WP fault instead of writing into a page that is about to
+///   be dropped; that fault's message is served after the drop, as a fault on an evicted page. Clean
+///   and zero pages are already write-protected. Without write-protect (a kernel without it, or
+///   `writeProtect: false`) this guarantee is gone: see the caveats of ``PagedRegion``.
+/// - **Clean pages.** A page loaded for a read is mapped write-protected and its frontswap slot keeps
+///   the copy (loads are non-destructive); its first write takes a WP fault, which invalidates the slot
+///   and unprotects the page. Evicting a page that was never written since its load drops it.
+///
+/// Lock ordering: the two locks are never held together. `control` is taken only by threads asking for
+/// a budget change (it serialises them; the handler never takes it); `shared` is taken by the handler
+/// to publish and by readers of ``statistics``, for a copy, never while calling into frontswap, whose
+/// own locks (stripe, then backend) are taken by the handler with neither held.
+final class FaultHandler: @unchecked Sendable {
+    // @unchecked: three kinds of state, each with its own rule.
+    // - Immutable after init (fds, addresses, options): read from any thread.
+    // - `shared`, `budgetPages`, `stopping`, `control`: Mutex or Atomic.
+    // - Everything else (`pages`, `probation`, `protected`, `streams`, `trace`, `staging`, `messages`, `counts`,
+    //   `evictionClock`, `frontswap` mutation): touched only by the handler thread between `start()`
+    //   and the join in `shutdown()`, and by `shutdown()` after that join, which happens-after every
+    //   access of the thread. `frontswap` is also read (never written) by `statistics` from other
+    //   threads; it is only cleared in `shutdown()`, which runs when the region is exclusively owned
+    //   (consumed or deinitialised), so no reader can overlap it.
+
+    struct Shared {
+        var statistics = PagingStatistics()
+        var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .two)
+    }
+
+    let uffd: Int32
+    let signalFD: Int32
+    let ackFD: Int32
+    let base: UnsafeMutableRawPointer
+    let length: Int
+    let pageCount: Int
+    let area = SwapArea(0)
+    let writeProtectActive: Bool
+    let source: UserfaultfdSource
+    let policy: PagedRegion.VictimPolicy
+    let readaheadMax: Int
+    let swapFilePath: String
+    let removeSwapFile: Bool
+    let colocation: PagedRegion.Colocation
+
+    let budgetPages: Atomic<Int>
+    let stopping = Atomic<Bool>(false)
+    let shared = Mutex(Shared())
+    /// Serialises budget requests (one outstanding request, one acknowledgement).
+    let control = Mutex(())
+
+    var frontswap: Frontswap?
+    var pages: PageTable
+    /// Resident pages on probation (all of them under `.fifo`), oldest first.
+    var probation: ResidentQueue
+    /// Resident pages that earned protection by faulting back soon after eviction, oldest first.
+    var protected: ResidentQueue
+    var streams: [ReadaheadStream]
+    var streamTick: UInt64 = 0
+    var trace: TraceRecorder?
+    var counts = PagingStatistics()
+    var evictionClock: UInt32 = 0
+    /// `readaheadMax + 1` pages, page-aligned: where a fault's run is loaded before one UFFDIO_COPY.
+    let staging: UnsafeMutableRawBufferPointer
+    /// One page of zeros: the source of a never-stored page's first write.
+    let zeros: UnsafeMutableRawBufferPointer
+    /// Room for `messageBatch` fault messages per read(2).
+    let messages: UnsafeMutableRawBufferPointer
+    /// Victims of the eviction batch being formed (capacity `maxEvictionBatch`, reused).
+    var victims: [Int]
+    /// The ranges of one `process_madvise` (`maxEvictionBatch` of them).
+    let dropList: UnsafeMutablePointer<iovec>
+    /// A pidfd of this process for `process_madvise`, or -1 once the kernel refused it.
+    var pidFD: Int32
+    /// Where the handler thread runs, and whose CPU it follows (see `FaultHandler+Placement.swift`).
+    var placement = Placement()
+    var thread: pthread_t?
+    var isShutDown = false
+    var finalStatistics = PagingStatistics()
+
+    /// Messages read per read(2): enough for every thread of a busy program faulting at once.
+    static let messageBatch = 64
+
+    init(resources r: consuming RegionResources, pages: consuming PageTable, trace: consuming TraceRecorder?) {
+        uffd = r.uffd
+        signalFD = r.signalFD
+        ackFD = r.ackFD
+        base = r.base
+        length = r.length
+        pageCount = r.pageCount
+        writeProtectActive = r.writeProtectActive
+        source = r.source
+        policy = r.configuration.victimPolicy
+        readaheadMax = r.configuration.readaheadMaxPages
+        swapFilePath = r.swapFilePath
+        removeSwapFile = r.removeSwapFile
+        colocation = r.colocation
+        budgetPages = Atomic(r.budgetPages)
+        frontswap = r.frontswap
+        self.pages = pages
+        self.trace = trace
+        probation = ResidentQueue(capacity: r.budgetPages)
+        protected = ResidentQueue(capacity: r.budgetPages)
+        streams = Array(repeating: ReadaheadStream(), count: ReadaheadStream.tableSize)
+        staging = .allocate(byteCount: (readaheadMax + 1) * pageSize, alignment: pageSize)
+        zeros = .allocate(byteCount: pageSize, alignment: pageSize)
+        zeros.initializeMemory(as: UInt8.self, repeating: 0)
+        messages = .allocate(byteCount: Self.messageBatch * Int(CUserfaultfd_MSG_SIZE), alignment: 16)
+        victims = []
+        victims.reserveCapacity(Self.maxEvictionBatch)
+        dropList = .allocate(capacity: Self.maxEvictionBatch)
+        pidFD = CUserfaultfd_pidfd_open(getpid())
+        counts.residentBudgetPages = r.budgetPages
+        shared.withLock { $0.statistics = counts }
+    }
+
+    deinit {
+        staging.deallocate()
+        zeros.deallocate()
+        messages.deallocate()
+        dropList.deallocate()
+        if pidFD >= 0 { close(pidFD) }
+    }
+
+    // MARK: - The thread
+
+    /// Starts the handler thread.
+    func start() throws(PagingError) {
+        let context = Unmanaged.passRetained(ThreadContext(self)).toOpaque()
+        var tid = pthread_t()
+        let rc = pthread_create(
+            &tid,
+            nil,
+            { raw in
+                let context = Unmanaged<ThreadContext>.fromOpaque(raw!).takeRetainedValue()
+                context.handler.run()
+                return nil
+            },
+            context
+        )
+        guard rc == 0 else {
+            Unmanaged<ThreadContext>.fromOpaque(context).release()
+            throw .systemCall("pthread_create of the fault handler", Errno(rc))
+        }
+        thread = tid
+    }
+
+    private final class ThreadContext {
+        let handler: FaultHandler
+        init(_ handler: FaultHandler) { self.handler = handler }
+    }
+
+    /// The handler loop: poll the userfaultfd and the signal eventfd; serve faults; apply budget changes;
+    /// return when asked to stop.
+    private func run() {
+        var fds = (
+            pollfd(fd: uffd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)
+        )
+        while true {
+            let ready = withUnsafeMutableBytes(of: &fds) { raw in
+                poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, -1)
+            }
+            if ready < 0 {
+                precondition(errno == EINTR, "poll on the userfaultfd failed: \(Errno.current)")
+                continue
+            }
+            if fds.0.revents != 0 { drainFaults() }
+            if fds.1.revents != 0 {
+                var value: UInt64 = 0
+                _ = read(signalFD, &value, 8)
+                if stopping.load(ordering: .acquiring) { return }
+                enforceBudget()
+                var one: UInt64 = 1
+                _ = write(ackFD, &one, 8)
+            }
+        }
+    }
+
+    /// Reads and serves fault messages until none is waiting.
+    private func drainFaults() {
+        let size = Int(CUserfaultfd_MSG_SIZE)
+        while true {
+            let n = read(uffd, messages.baseAddress!, messages.count)
+            if n < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                precondition(code == EAGAIN, "reading the userfaultfd failed: \(Errno(code))")
+                return
+            }
+            precondition(n > 0 && n % size == 0, "short read of userfaultfd messages: \(n) bytes")
+            for i in 0..<(n / size) {
+                let message = messages.load(fromByteOffset: i * size, as: uffd_msg.self)
+                guard message.event == CUserfaultfd_EVENT_PAGEFAULT else { continue }
+                let start = now()
+                if colocation != .none { follow(thread: message.arg.pagefault.feat.ptid, now: start) }
+                serve(flags: message.arg.pagefault.flags, address: message.arg.pagefault.address)
+                let elapsed = now() &- start
+                shared.withLock { _ = $0.latency.record(min(elapsed, 60_000_000_000)) }
+            }
+        }
+    }
+
+    @inline(__always)
+    func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// Copies the handler's counters where other threads read them. Called before the ioctl that wakes a
+    /// faulting thread, so that what it reads afterwards includes its own fault.
+    @inline(__always)
+    func publish() {
+        counts.residentPages = residentCount
+        let snapshot = counts
+        shared.withLock { $0.statistics = snapshot }
+    }
+
+    // MARK: - Requests from other threads
+
+    /// Sets the budget and waits until the handler has evicted down to it.
+    func setBudget(pages: Int) {
+        control.withLock { _ in
+            budgetPages.store(pages, ordering: .releasing)
+            var one: UInt64 = 1
+            _ = write(signalFD, &one, 8)
+            var ack: UInt64 = 0
+            while read(ackFD, &ack, 8) < 0 && errno == EINTR {}
+        }
+    }
+
+    /// A snapshot of the counters, with the frontswap area's.
+    var statistics: PagingStatistics {
+        if isShutDown { return finalStatistics }
+        var result = shared.withLock { state in
+            var s = state.statistics
+            s.faultLatencyP50 = .nanoseconds(Int64(state.latency.valueAtPercentile(50)))
+            s.faultLatencyP99 = .nanoseconds(Int64(state.latency.valueAtPercentile(99)))
+            return s
+        }
+        if let frontswap, let counters = try? frontswap.counters(of: area) { result.frontswap = counters }
+        return result
+    }
+}

@@ -1,0 +1,119 @@
+extension PagedRegion {
+    /// How a region chooses victims, reads ahead, tracks writes and records.
+    public struct Configuration: Sendable {
+        /// The most bytes of the region mapped at once (rounded down to whole pages, at least
+        /// ``PagedRegion/minimumResidentBudget``). Changeable while running with
+        /// ``PagedRegion/setResidentBudget(_:)``.
+        public var residentBudget: Int
+        /// How victims are chosen when the region is at its budget.
+        public var victimPolicy: VictimPolicy
+        /// The largest readahead window, in pages; 0 turns readahead off. 32 pages (128 KiB) by default:
+        /// past that, a sequential reader gains little (one fault per 128 KiB is already cheap next to
+        /// decompressing 32 pages), while a mispredicted window costs more evictions; the window also never
+        /// exceeds 1/8 of the budget.
+        public var readaheadMaxPages: Int
+        /// Use userfaultfd write-protection (when the kernel has it) to know which pages were written since
+        /// they were loaded, so clean ones are dropped instead of stored again. Turning it off stores every
+        /// evicted page, and makes it unsafe for another thread to write a page while it is being evicted
+        /// (see the caveats of ``PagedRegion``).
+        public var writeProtect: Bool
+        /// Where the swap file behind the region's frontswap area lives.
+        public var swapFile: SwapFileLocation
+        /// Open the swap file with `O_DIRECT` (bypassing the page cache, as a swap device does; the file
+        /// system must support it, which tmpfs does not).
+        public var swapFileDirectIO: Bool
+        /// When set, every frontswap operation of the region is written to this file as a `tmem replay`
+        /// trace (see ``PagedRegion`` for the format).
+        public var recordTrace: String?
+        /// Where the handler thread runs relative to the threads whose faults it serves.
+        public var colocation: Colocation
+
+        /// Creates a configuration.
+        ///
+        /// - Parameters:
+        ///   - residentBudget: Bytes mapped at most; 64 MiB by default.
+        ///   - victimPolicy: `.segmented` (default) or `.fifo`.
+        ///   - readaheadMaxPages: Largest readahead window in pages, 0 for none.
+        ///   - writeProtect: Track writes with userfaultfd write-protection where available.
+        ///   - swapFile: A temporary file (default) or a given path.
+        ///   - swapFileDirectIO: Open the swap file with `O_DIRECT`.
+        ///   - recordTrace: A path to record the frontswap operations to, or nil.
+        ///   - colocation: Where the handler runs relative to faulting threads.
+        public init(
+            residentBudget: Int = 64 << 20,
+            victimPolicy: VictimPolicy = .segmented,
+            readaheadMaxPages: Int = 32,
+            writeProtect: Bool = true,
+            swapFile: SwapFileLocation = .temporary(directory: nil),
+            swapFileDirectIO: Bool = false,
+            recordTrace: String? = nil,
+            colocation: Colocation = .followFaultingThread
+        ) {
+            self.residentBudget = residentBudget
+            self.victimPolicy = victimPolicy
+            self.readaheadMaxPages = readaheadMaxPages
+            self.writeProtect = writeProtect
+            self.swapFile = swapFile
+            self.swapFileDirectIO = swapFileDirectIO
+            self.recordTrace = recordTrace
+            self.colocation = colocation
+        }
+    }
+
+    /// Where the fault handler thread runs.
+    ///
+    /// A userfaultfd fault is a hand-off: the faulting thread sleeps, the handler wakes, serves, and wakes
+    /// it again. On one CPU that is two context switches (5 µs per round trip measured on the 2-vCPU
+    /// development VM); across CPUs it is two wake-ups of an idle CPU, which a virtual machine without
+    /// guest halt-polling pays for with exits to the host (65 µs per round trip measured). The scheduler
+    /// does not keep the two together on its own: it wakes the faulting thread on the idle CPU, because
+    /// the handler is still running on the thread's own.
+    public enum Colocation: String, Sendable, CaseIterable, CustomStringConvertible {
+        /// The handler runs wherever the scheduler puts it.
+        case none
+        /// The handler pins itself to the CPU the faulting thread last ran on (looked up in /proc when the
+        /// faulting thread changes, at most once a millisecond, and every 1024 faults). Effective when the
+        /// program keeps its threads on their CPUs (`taskset`, `sched_setaffinity`); harmless otherwise.
+        case followFaultingThread
+        /// As ``followFaultingThread``, and also pins each faulting thread to the CPU it faulted on
+        /// (when the handler looks it up), so the two stay together. This changes the program's own
+        /// threads' affinity: meant for programs whose threads exist to work on the region (benchmarks,
+        /// `tmem demo`). Measured on the development VM: 11.5 µs per random major fault, against 75 µs
+        /// with ``none``.
+        case pinFaultingThread
+
+        public var description: String { rawValue }
+    }
+
+    /// Where a region's swap file lives.
+    public enum SwapFileLocation: Sendable, Hashable {
+        /// A new file, `tmem-paging-XXXXXX` in `directory` (nil: `$TMPDIR`, else /tmp), removed on close.
+        case temporary(directory: String?)
+        /// This path: a regular file (created if missing, sized to the region) or a block device. It is left
+        /// in place on close (a device is not ours to remove), its contents meaningless.
+        case path(String)
+    }
+
+    /// How the handler picks the page to evict.
+    ///
+    /// Reads of a mapped page are invisible to userspace (no accessed bit reaches it), so no policy here
+    /// can be LRU. What the handler does see is each page's fault history: when it left, and when it came
+    /// back. ``segmented`` uses it as the kernel's workingset detection does.
+    public enum VictimPolicy: String, Sendable, CaseIterable, CustomStringConvertible {
+        /// Segmented FIFO with refault-distance activation (the kernel's inactive/active lists, fed by
+        /// `mm/workingset.c`'s refault test). A page mapped for the first time, read ahead, or faulting
+        /// back long after its eviction joins the *probation* list; a page faulting back within one
+        /// budget's worth of evictions of leaving (under LRU, a little more memory would have kept it:
+        /// it is hot) joins the *protected* list, which may hold 3/4 of the budget and demotes its oldest
+        /// page to probation beyond that. Victims come from the probation head; a page written since it
+        /// was mapped (a WP fault) is promoted there instead. A one-pass scan stays on probation and does
+        /// not push the hot set out. On a Zipf read pattern it removes two thirds of the faults that LRU
+        /// would save over FIFO (simulated and measured; see the paging tests).
+        case segmented
+        /// First in, first out: the oldest mapped page goes, whatever its history (one list, no
+        /// activation). The baseline the segmented policy is measured against.
+        case fifo
+
+        public var description: String { rawValue }
+    }
+}

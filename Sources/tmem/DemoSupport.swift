@@ -1,0 +1,146 @@
+import Tmem
+import TmemPaging
+import TmemReplay
+import TmemZcache
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The demo's data: each page's content is a function of its index and how often it was written, so any
+/// page can be checked at any time without keeping a copy. Page kinds come in stretches, as in heaps.
+final class DemoHeap {
+    let pages: Int
+    let seed: UInt64
+    private var versions: [UInt32]
+    private(set) var checks = 0
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: pageSize)
+
+    init(pages: Int, seed: UInt64) {
+        self.pages = pages
+        self.seed = seed
+        versions = [UInt32](repeating: 0, count: pages)
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// The kind of a page: stretches of 16 pages share one (45% text records, 30% numeric arrays,
+    /// 15% zero-filled, 10% incompressible).
+    func kind(_ p: Int) -> PageKind {
+        var rng = SeededGenerator(seed: seed ^ UInt64(p / 16) &* 0x9E37_79B9)
+        switch rng.next() % 100 {
+        case 0..<45: return .textLike
+        case 45..<75: return .numeric
+        case 75..<90: return .zero
+        default: return .random
+        }
+    }
+
+    private func fill(_ p: Int, _ target: UnsafeMutableRawBufferPointer) {
+        var rng = SeededGenerator(seed: seed &+ UInt64(p) &* 0x1_0000_0001 &+ UInt64(versions[p]))
+        kind(p).fill(target, using: &rng)
+    }
+
+    /// Writes a new version of page `p` into the region.
+    func write(_ p: Int, _ memory: UnsafeMutableRawBufferPointer) {
+        versions[p] &+= 1
+        fill(p, UnsafeMutableRawBufferPointer(rebasing: memory[p * pageSize..<(p + 1) * pageSize]))
+    }
+
+    /// Whether page `p` in the region holds its latest version.
+    func check(_ p: Int, _ memory: UnsafeMutableRawBufferPointer) -> Bool {
+        checks += 1
+        fill(p, scratch)
+        return memcmp(scratch.baseAddress!, memory.baseAddress! + p * pageSize, pageSize) == 0
+    }
+}
+
+/// Draws page numbers with Zipf-distributed popularity (rank r with weight 1/r^s), ranks scattered
+/// over the region by a seeded permutation.
+struct ZipfSampler {
+    private let cumulative: [Double]
+    private let pageOfRank: [Int]
+
+    init(count: Int, exponent: Double, seed: UInt64) {
+        var total = 0.0
+        var sums = [Double](repeating: 0, count: count)
+        for r in 0..<count {
+            total += 1 / pow(Double(r + 1), exponent)
+            sums[r] = total
+        }
+        cumulative = sums.map { $0 / total }
+        var rng = SeededGenerator(seed: seed)
+        pageOfRank = Array(0..<count).shuffled(using: &rng)
+    }
+
+    func next<G: RandomNumberGenerator>(using rng: inout G) -> Int {
+        let u = Double.random(in: 0..<1, using: &rng)
+        var lo = 0, hi = cumulative.count - 1
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if cumulative[mid] < u { lo = mid + 1 } else { hi = mid }
+        }
+        return pageOfRank[lo]
+    }
+}
+
+/// Times each phase and prints what it did: faults by source, faults per second, microseconds per
+/// fault, and the compressed pool's state.
+struct PhaseReport {
+    let say: LineWriter
+    let zcache: Zcache
+    private var number = 0
+
+    init(say: LineWriter, zcache: Zcache) {
+        self.say = say
+        self.zcache = zcache
+    }
+
+    mutating func run(_ name: String, _ region: borrowing PagedRegion, _ body: () -> Int) {
+        number += 1
+        writeProgress("\(number). \(name)...")
+        let before = region.statistics
+        var clock = Stopwatch()
+        let operations = body()
+        let time = clock.lap()
+        let after = region.statistics
+        writeProgress("")
+        let zero = after.zeroFillFaults - before.zeroFillFaults
+        let tmem = after.tmemFaults - before.tmemFaults
+        let disk = after.diskFaults - before.diskFaults
+        let faults = zero + tmem + disk
+        say.writeLine("\(number). \(name): \(operations) pages touched in \(time); \(faults) faults "
+            + "(\(clock.rate(faults))/s; fault latency so far p50 \(micros(after.faultLatencyP50)) us, "
+            + "p99 \(micros(after.faultLatencyP99)) us): \(zero) first touches, "
+            + "\(tmem) from compressed RAM, \(disk) from the swap file; "
+            + "\(after.evictions - before.evictions) evictions (\(after.cleanEvictionsSkipped - before.cleanEvictionsSkipped) clean, not stored again), "
+            + "\(after.prefetchHits - before.prefetchHits) readahead hits")
+        let s = zcache.statistics
+        say.writeLine("   compressed RAM: \(s.storedPages) pages in \(formatByteCount(s.memUsedTotal)) "
+            + "(\((s.compressionRatio * 100).rounded() / 100)x, \(s.sameFilledPages) same-filled), "
+            + "\(s.writtenBackPages) written back to the swap file so far")
+    }
+
+    /// What the run saved against swapping to the swap file alone, where every stored eviction is a
+    /// disk write and every fault of an evicted page a disk read.
+    func summary(_ total: PagingStatistics) {
+        let stores = total.frontswap.succStores + total.frontswap.failedStores
+        let diskWrites = total.frontswap.failedStores + total.frontswap.repatriatedPages
+        let reads = total.tmemFaults + total.diskFaults
+        say.writeLine("against the swap file alone: \(diskWrites) disk writes instead of \(stores) "
+            + "(\(stores - diskWrites) saved), \(total.diskFaults) disk reads instead of \(reads) "
+            + "(\(total.tmemFaults) saved)")
+    }
+}
+
+/// A duration in microseconds, one decimal.
+func micros(_ d: Duration) -> Double {
+    let (seconds, attoseconds) = d.components
+    return ((Double(seconds) * 1e6 + Double(attoseconds) / 1e12) * 10).rounded() / 10
+}
+
+/// A progress line on standard error when it is a terminal (rewritten in place).
+func writeProgress(_ text: String) {
+    guard isatty(2) == 1 else { return }
+    var line = "\r" + text + String(repeating: " ", count: max(0, 60 - text.count)) + (text.isEmpty ? "\r" : "")
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
