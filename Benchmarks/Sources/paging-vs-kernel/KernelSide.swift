@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TmemReplay
+import TmemZram
+
+/// The kernel's side: the same workload in a child process confined to the budget by a cgroup v1 memory
+/// controller, swapping to a zram device (lz4) made for the run with hot_add. Everything made is undone
+/// at the end, also on failure: swapoff, the zram device removed, the cgroup removed.
+struct KernelSide {
+    let regionBytes: Int
+    let budgetBytes: Int
+    let corpusPath: String
+    let seed: UInt64
+
+    func run() throws -> SideResult {
+        guard getuid() == 0 else { throw BenchError("the kernel side needs root (swapon, cgroups, zram)") }
+        guard access("/sys/fs/cgroup/memory/cgroup.procs", W_OK) == 0 else {
+            throw BenchError("no cgroup v1 memory controller at /sys/fs/cgroup/memory")
+        }
+        // Room for the whole region, so the device never fills.
+        let zram = try ZramDevice(algorithm: "lz4", diskSize: regionBytes + (64 << 20))
+        defer { zram.remove() }
+        try runCommand("/usr/sbin/mkswap", [zram.devicePath])
+        try runCommand("/usr/sbin/swapon", ["-p", "32767", zram.devicePath])
+        defer { _ = try? runCommand("/usr/sbin/swapoff", [zram.devicePath]) }
+        let cgroup = "/sys/fs/cgroup/memory/tmem-paging-bench-\(getpid())"
+        guard mkdir(cgroup, 0o755) == 0 else { throw BenchError("cannot make \(cgroup): \(String(cString: strerror(errno)))") }
+        defer { rmdir(cgroup) }
+        try writeFile("\(cgroup)/memory.limit_in_bytes", "\(budgetBytes)")
+        try? writeFile("\(cgroup)/memory.swappiness", "100")
+        // The child joins the cgroup itself, before it touches the region.
+        let output = try runCommand(
+            CommandLine.arguments[0],
+            ["kernel-child", corpusPath, "--region-bytes", "\(regionBytes)", "--seed", "\(seed)", "--cgroup", cgroup],
+            capture: true)
+        guard let line = output.split(separator: "\n").last, let result = SideResult(line: String(line)) else {
+            throw BenchError("the kernel child printed no result: \(output)")
+        }
+        return result
+    }
+}
+
+extension SideResult {
+    /// `randSeconds randFaults seqSeconds seqFaults mismatches`, as the child prints it.
+    init?(line: String) {
+        let parts = line.split(separator: " ")
+        guard parts.count == 5, let rs = Double(parts[0]), let rf = Int(parts[1]), let ss = Double(parts[2]),
+            let sf = Int(parts[3]), let m = Int(parts[4])
+        else { return nil }
+        self.init(randSeconds: rs, randFaults: rf, seqSeconds: ss, seqFaults: sf, mismatches: m)
+    }
+
+    var line: String { "\(randSeconds) \(randFaults) \(seqSeconds) \(seqFaults) \(mismatches)" }
+}
+
+/// The child: joins the cgroup, fills the region (the kernel swaps out what exceeds the limit), then
+/// reads it back; prints its figures as one line.
+func kernelChild(corpusPath: String, regionBytes: Int, seed: UInt64, cgroup: String) throws {
+    try writeFile("\(cgroup)/cgroup.procs", "\(getpid())")
+    let corpus = try PageCorpus(path: corpusPath)
+    let pages = regionBytes / 4096
+    let workload = Workload(corpus: corpus, pages: pages, seed: seed)
+    guard let base = mmap(nil, regionBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+        base != MAP_FAILED
+    else { throw BenchError("mmap of \(regionBytes) bytes failed") }
+    // Transparent huge pages would swap in 2 MiB at a time: compare page for page.
+    _ = madvise(base, regionBytes, 15 /* MADV_NOHUGEPAGE */)
+    workload.fill(base)
+    let randomOrder = workload.randomOrder
+    let f0 = majorFaults()
+    let rand = workload.readBack(base, order: randomOrder)
+    let f1 = majorFaults()
+    // Push the region out again, so the sequential pass also starts from swap.
+    workload.fill(base)
+    let f2 = majorFaults()
+    let seq = workload.readBack(base, order: workload.sequentialOrder)
+    let f3 = majorFaults()
+    let result = SideResult(
+        randSeconds: rand.seconds, randFaults: f1 - f0, seqSeconds: seq.seconds, seqFaults: f3 - f2,
+        mismatches: rand.mismatches + seq.mismatches)
+    print(result.line)
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+func writeFile(_ path: String, _ text: String) throws {
+    let fd = open(path, O_WRONLY)
+    guard fd >= 0 else { throw BenchError("cannot open \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    let n = text.withCString { write(fd, $0, strlen($0)) }
+    guard n == text.utf8.count else { throw BenchError("cannot write \(path): \(String(cString: strerror(errno)))") }
+}
+
+/// Runs a program and waits; throws if it fails. With `capture`, returns its standard output.
+@discardableResult
+func runCommand(_ path: String, _ arguments: [String], capture: Bool = false) throws -> String {
+    var pipeFDs: [Int32] = [-1, -1]
+    if capture { guard pipe(&pipeFDs) == 0 else { throw BenchError("pipe failed") } }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if capture {
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+        posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
+    }
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var pid = pid_t()
+    let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    guard rc == 0 else { throw BenchError("cannot run \(path): \(String(cString: strerror(rc)))") }
+    var output: [UInt8] = []
+    if capture {
+        close(pipeFDs[1])
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(pipeFDs[0], $0.baseAddress, 4096) }
+            if n <= 0 { break }
+            output += chunk[0..<n]
+        }
+        close(pipeFDs[0])
+    }
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    guard status == 0 else { throw BenchError("\(path) \(arguments.joined(separator: " ")) failed (status \(status))") }
+    return String(decoding: output, as: UTF8.self)
+}
