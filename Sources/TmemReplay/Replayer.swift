@@ -40,6 +40,7 @@ public final class Replayer {
     public let frontswap: Frontswap
     private let corpus: PageCorpus
     private let swapFiles: SwapFiles
+    private let wrapCorpus: Bool
     private var devices: [Int: SwapFile] = [:]
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: pageSize)
     /// The number of trace lines seen so far (for error messages).
@@ -52,10 +53,16 @@ public final class Replayer {
     ///   - corpus: Where `store TYPE OFFSET K` takes page K from.
     ///   - swapFiles: Where the areas' backing files go.
     ///   - exclusiveLoads: Loads from transcendent memory also drop the page there.
-    public init(backend: any Backend, corpus: PageCorpus, swapFiles: SwapFiles, exclusiveLoads: Bool = false) {
+    ///   - wrapCorpus: Take `store`'s K modulo the corpus size instead of answering an out-of-range K
+    ///     with an error (for traces recorded by a paged region, whose K counts its stores).
+    public init(
+        backend: any Backend, corpus: PageCorpus, swapFiles: SwapFiles, exclusiveLoads: Bool = false,
+        wrapCorpus: Bool = false
+    ) {
         frontswap = Frontswap(backend: backend, configuration: .init(exclusiveLoads: exclusiveLoads))
         self.corpus = corpus
         self.swapFiles = swapFiles
+        self.wrapCorpus = wrapCorpus
     }
 
     deinit { buffer.deallocate() }
@@ -94,7 +101,8 @@ public final class Replayer {
         case .initArea(let area, let pages):
             try initArea(area, pages: pages)
             return "ok"
-        case .store(let area, let offset, let k):
+        case .store(let area, let offset, var k):
+            if wrapCorpus { k %= corpus.pageCount }
             guard (0..<corpus.pageCount).contains(k) else {
                 throw ReplayError.input("corpus page \(k) is out of range (the corpus has \(corpus.pageCount) pages)")
             }

@@ -26,6 +26,8 @@ struct DemoCommand: ParsableCommand {
             transform: parsePolicy)
     var policy: PagedRegion.VictimPolicy?
     @Option(help: "Random seed of the data and the access pattern.") var seed: UInt64 = 2026
+    @Option(help: "Write the region's frontswap operations to this file as a `tmem replay` trace.")
+    var recordTrace: String?
 
     func run() throws {
         let ram = physicalMemoryBytes()
@@ -36,6 +38,7 @@ struct DemoCommand: ParsableCommand {
         let zcache = try Zcache(configuration: .init(limit: capacityBytes))
         var config = PagedRegion.Configuration(residentBudget: budgetBytes)
         if let policy { config.victimPolicy = policy }
+        config.recordTrace = recordTrace
         // The demo touches the region from this one thread: run it beside the fault handler, so a fault
         // is a hand-off on one CPU rather than a wake-up across two (about 70 us here).
         config.colocation = .pinFaultingThread

@@ -34,6 +34,9 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Open the swap files with O_DIRECT.")
     var directIO = false
 
+    @Flag(help: "Take store's K modulo the corpus size (for traces recorded by `tmem demo --record-trace`).")
+    var wrapCorpus = false
+
     func run() throws {
         let corpus: PageCorpus
         do { corpus = try PageCorpus(path: self.corpus) } catch {
@@ -45,7 +48,7 @@ struct ReplayCommand: ParsableCommand {
             path: swapFile ?? temporary!.path("swap"), removeOnClose: swapFile == nil, directIO: directIO)
         let replayer = Replayer(
             backend: try backend.configuration().makeBackend(), corpus: corpus, swapFiles: files,
-            exclusiveLoads: exclusiveLoads)
+            exclusiveLoads: exclusiveLoads, wrapCorpus: wrapCorpus)
         let output = LineWriter(fd: 1)
         do {
             try LineReader(fd: 0).forEachLine { line in
