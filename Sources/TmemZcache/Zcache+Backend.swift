@@ -35,8 +35,7 @@ extension Zcache {
             flushPage(key)
             return .refused(.capacity)
         }
-        let index = key.index.rawValue
-        let shard = shard(pool: key.pool.rawValue, object: key.object.rawValue, index: index)
+        let shard = locate(key).shard
         if let word = sameFilledWord(page) {
             let inserted = shard.state.withLock { state in
                 insert(key, value: word, same: true, storedBytes: 0, &state)
@@ -81,13 +80,11 @@ extension Zcache {
 
     public func get(_ key: Key, into page: UnsafeMutableRawBufferPointer) throws(TmemError) -> Bool {
         precondition(page.count == pageSize, "a page is \(pageSize) bytes")
-        let index = key.index.rawValue
-        let chunkKey = ChunkKey(pool: key.pool.rawValue, base: index & ~63, object: key.object.rawValue)
-        let bit = Int(index & 63)
-        let shard = shard(pool: key.pool.rawValue, object: key.object.rawValue, index: index)
+        let place = locate(key)
+        let bit = place.bit
         return try compressors.with { (slot: inout CompressorPool.Slot) throws(TmemError) -> Bool in
-            try shard.state.withLock { (state: inout ShardState) throws(TmemError) -> Bool in
-                guard let chunk = state.chunks[chunkKey], chunk.contains(bit) else { return false }
+            try place.shard.state.withLock { (state: inout ShardState) throws(TmemError) -> Bool in
+                guard let chunk = state.chunks[place.chunkKey], chunk.contains(bit) else { return false }
                 let value = chunk.value(bit)
                 if chunk.isSameFilled(bit) {
                     fillPage(page, with: value)
@@ -121,12 +118,10 @@ extension Zcache {
 
     @discardableResult
     public func flushPage(_ key: Key) -> Bool {
-        let index = key.index.rawValue
-        let chunkKey = ChunkKey(pool: key.pool.rawValue, base: index & ~63, object: key.object.rawValue)
-        let bit = Int(index & 63)
-        return shard(pool: key.pool.rawValue, object: key.object.rawValue, index: index).state.withLock { state in
-            guard let chunk = state.chunks[chunkKey], chunk.contains(bit) else { return false }
-            remove(chunk, bit, chunkKey, &state)
+        let place = locate(key)
+        return place.shard.state.withLock { state in
+            guard let chunk = state.chunks[place.chunkKey], chunk.contains(place.bit) else { return false }
+            remove(chunk, place.bit, place.chunkKey, &state)
             return true
         }
     }

@@ -12,9 +12,9 @@ extension Zcache {
     /// - Returns: false if the pool died meanwhile (the caller frees the object and refuses).
     func insert(_ key: Key, value: UInt64, same: Bool, storedBytes: Int, _ state: inout ShardState) -> Bool {
         guard isLive(key.pool) else { return false }
-        let index = key.index.rawValue
-        let chunkKey = ChunkKey(pool: key.pool.rawValue, base: index & ~63, object: key.object.rawValue)
-        let bit = Int(index & 63)
+        let place = locate(key)
+        let chunkKey = place.chunkKey
+        let bit = place.bit
         let chunk: Chunk
         if let existing = state.chunks[chunkKey] {
             chunk = existing

@@ -137,6 +137,22 @@ public final class Zcache: Backend, WritebackSource {
     /// Memory counted against the limit: span bytes from the OS plus all metadata.
     var usage: Int { zpool.footprintBytes + chunkBytes.load(ordering: .relaxed) }
 
+    /// Where a key's entry lives: its shard, its chunk's key in that shard's table, and its bit.
+    struct Place {
+        let shard: Shard
+        let chunkKey: ChunkKey
+        let bit: Int
+    }
+
+    @inline(__always)
+    func locate(_ key: Key) -> Place {
+        let index = key.index.rawValue
+        return Place(
+            shard: shard(pool: key.pool.rawValue, object: key.object.rawValue, index: index),
+            chunkKey: ChunkKey(pool: key.pool.rawValue, base: index & ~63, object: key.object.rawValue),
+            bit: Int(index & 63))
+    }
+
     @inline(__always)
     func shard(pool: UInt32, object: UInt64, index: UInt32) -> Shard {
         var h = UInt64(index >> 6) &* 0x9E37_79B9_7F4A_7C15

@@ -19,13 +19,9 @@ struct PagedRegionLifecycleTests {
     func kernelAccessesIntoTheRegionAreServed() throws {
         let pages = 512
         let directory = TemporaryDirectory(prefix: "tmem-paging")
-        let region = try PagedRegion(
-            size: pages * pageSize,
-            backend: RAMPool(capacity: pages * pageSize),
-            configuration: .init(residentBudget: 32 * pageSize)
-        )
+        let region = try ramRegion(pages: pages, configuration: .init(residentBudget: 32 * pageSize))
         region.withUnsafeMutableBytes { bytes in
-            for page in 0..<pages { Pattern.fill(bytes, page: page, version: 1) }
+            Pattern.fillAll(bytes, pages: pages, version: 1)
         }
         // write(2) from evicted pages 0..<16: the kernel reads the region (copy_from_user faults).
         let out = open(directory.file("out"), O_RDWR | O_CREAT | O_TRUNC, 0o600)
@@ -70,7 +66,7 @@ struct PagedRegionLifecycleTests {
             configuration: .init(residentBudget: 64 * pageSize)
         )
         region.withUnsafeMutableBytes { bytes in
-            for page in 0..<pages { Pattern.fill(bytes, page: page, version: 1) }
+            Pattern.fillAll(bytes, pages: pages, version: 1)
         }
         let path = region.swapFilePath
         let before = region.statistics
@@ -99,13 +95,9 @@ struct PagedRegionLifecycleTests {
         let directory = TemporaryDirectory(prefix: "tmem-paging")
         let pages = 512
         let tracePath = directory.file("trace")
-        let region = try PagedRegion(
-            size: pages * pageSize,
-            backend: RAMPool(capacity: pages * pageSize),
-            configuration: .init(residentBudget: 32 * pageSize, recordTrace: tracePath)
-        )
+        let region = try ramRegion(pages: pages, configuration: .init(residentBudget: 32 * pageSize, recordTrace: tracePath))
         region.withUnsafeMutableBytes { bytes in
-            for page in 0..<pages { Pattern.fill(bytes, page: page, version: 1) }
+            Pattern.fillAll(bytes, pages: pages, version: 1)
             for page in stride(from: 0, to: pages, by: 5) { _ = Pattern.matches(bytes, page: page, version: 1) }
             for page in stride(from: 0, to: pages, by: 7) { Pattern.fill(bytes, page: page, version: 2) }
         }
@@ -168,7 +160,7 @@ struct PagedRegionLifecycleTests {
             configuration: .init(residentBudget: 16 * pageSize, swapFile: .path("/dev/full"))
         )
         let exact = region.withUnsafeMutableBytes { bytes in
-            for page in 0..<pages { Pattern.fill(bytes, page: page, version: 1) }
+            Pattern.fillAll(bytes, pages: pages, version: 1)
             return (0..<pages).allSatisfy { Pattern.matches(bytes, page: $0, version: 1) }
         }
         #expect(exact)

@@ -11,15 +11,11 @@ struct PagedRegionPolicyTests {
     func cleanPagesAreNotStoredAgain() throws {
         let pages = 1024
         let budget = 128
-        let region = try PagedRegion(
-            size: pages * pageSize,
-            backend: RAMPool(capacity: pages * pageSize),
-            configuration: .init(residentBudget: budget * pageSize, readaheadMaxPages: 0)
-        )
+        let region = try ramRegion(pages: pages, configuration: .init(residentBudget: budget * pageSize, readaheadMaxPages: 0))
         let tracking = region.isWriteTracking
         #expect(tracking)
         region.withUnsafeMutableBytes { bytes in
-            for page in 0..<pages { Pattern.fill(bytes, page: page, version: 1) }
+            Pattern.fillAll(bytes, pages: pages, version: 1)
         }
         let afterWrites = region.statistics
         // Two read-only passes: only the pages still dirty from the writes may be stored again.
@@ -52,15 +48,11 @@ struct PagedRegionPolicyTests {
     @Test
     func withoutWriteProtectEveryEvictionStores() throws {
         let pages = 512
-        let region = try PagedRegion(
-            size: pages * pageSize,
-            backend: RAMPool(capacity: pages * pageSize),
-            configuration: .init(residentBudget: 64 * pageSize, writeProtect: false)
-        )
+        let region = try ramRegion(pages: pages, configuration: .init(residentBudget: 64 * pageSize, writeProtect: false))
         let tracking = region.isWriteTracking
         #expect(!tracking)
         let exact = region.withUnsafeMutableBytes { bytes in
-            for page in 0..<pages { Pattern.fill(bytes, page: page, version: 1) }
+            Pattern.fillAll(bytes, pages: pages, version: 1)
             return (0..<2).allSatisfy { _ in (0..<pages).allSatisfy { Pattern.matches(bytes, page: $0, version: 1) } }
         }
         #expect(exact)
@@ -76,13 +68,9 @@ struct PagedRegionPolicyTests {
         print("seed \(seed) (TMEM_TEST_SEED to replay)")
         var generator = SeededGenerator(seed: seed)
         let pages = 2048
-        let region = try PagedRegion(
-            size: pages * pageSize,
-            backend: RAMPool(capacity: pages * pageSize),
-            configuration: .init(residentBudget: 256 * pageSize)
-        )
+        let region = try ramRegion(pages: pages, configuration: .init(residentBudget: 256 * pageSize))
         region.withUnsafeMutableBytes { bytes in
-            for page in 0..<pages { Pattern.fill(bytes, page: page, version: 1) }
+            Pattern.fillAll(bytes, pages: pages, version: 1)
         }
         let before = region.statistics
         var exact = region.withUnsafeMutableBytes { bytes in
@@ -118,11 +106,7 @@ struct PagedRegionPolicyTests {
             var generator = SeededGenerator(seed: seed)
             let pages = 2048
             let zipf = ZipfSampler(count: pages, generator: &generator)
-            let region = try PagedRegion(
-                size: pages * pageSize,
-                backend: RAMPool(capacity: pages * pageSize),
-                configuration: .init(residentBudget: 256 * pageSize, victimPolicy: policy, readaheadMaxPages: 0)
-            )
+            let region = try ramRegion(pages: pages, configuration: .init(residentBudget: 256 * pageSize, victimPolicy: policy, readaheadMaxPages: 0))
             let before = region.withUnsafeMutableBytes { bytes in
                 for page in 0..<pages {
                     bytes.storeBytes(of: UInt64(page), toByteOffset: page * pageSize, as: UInt64.self)

@@ -61,11 +61,7 @@ struct PagedRegionRoundTripTests {
         let threads = 4
         let pages = 1024
         let sharedPages = 128  // written first, then only read, by every thread
-        let region = try PagedRegion(
-            size: pages * pageSize,
-            backend: RAMPool(capacity: pages * pageSize),
-            configuration: .init(residentBudget: 64 * pageSize, colocation: colocation)
-        )
+        let region = try ramRegion(pages: pages, configuration: .init(residentBudget: 64 * pageSize, colocation: colocation))
         let failures = Mutex<[String]>([])
         try region.withUnsafeMutableBytes { bytes in
             let shared = SharedBytes(bytes: bytes)
@@ -110,13 +106,9 @@ struct PagedRegionRoundTripTests {
     @Test
     func theBudgetCanChangeWhileRunning() throws {
         let pages = 1024
-        let region = try PagedRegion(
-            size: pages * pageSize,
-            backend: RAMPool(capacity: pages * pageSize),
-            configuration: .init(residentBudget: 256 * pageSize)
-        )
+        let region = try ramRegion(pages: pages, configuration: .init(residentBudget: 256 * pageSize))
         region.withUnsafeMutableBytes { bytes in
-            for page in 0..<pages { Pattern.fill(bytes, page: page, version: 1) }
+            Pattern.fillAll(bytes, pages: pages, version: 1)
         }
         let filled = region.statistics
         #expect(filled.residentPages == 256)

@@ -136,3 +136,15 @@ struct SharedBytes: @unchecked Sendable {
 
 /// Whether a path exists.
 func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+/// A region of `pages` pages over a RAM pool that can hold all of them.
+func ramRegion(pages: Int, configuration: PagedRegion.Configuration) throws -> PagedRegion {
+    try PagedRegion(size: pages * pageSize, backend: RAMPool(capacity: pages * pageSize), configuration: configuration)
+}
+
+extension Pattern {
+    /// Fills pages 0..<pages with their `version`.
+    static func fillAll(_ bytes: UnsafeMutableRawBufferPointer, pages: Int, version: Int) {
+        for page in 0..<pages { fill(bytes, page: page, version: version) }
+    }
+}

@@ -60,7 +60,7 @@ struct UserfaultfdOpenerTests {
         let servesKernelFaults = region.servesKernelFaults
         #expect(!servesKernelFaults)
         let exact = region.withUnsafeMutableBytes { bytes in
-            for page in 0..<pages { Pattern.fill(bytes, page: page, version: 1) }
+            Pattern.fillAll(bytes, pages: pages, version: 1)
             return (0..<pages).allSatisfy { Pattern.matches(bytes, page: $0, version: 1) }
         }
         #expect(exact)
