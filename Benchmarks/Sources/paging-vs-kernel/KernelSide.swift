@@ -8,12 +8,10 @@ import TmemZram
 /// controller, swapping to a zram device (lz4) made for the run with hot_add. Everything made is undone
 /// at the end, also on failure: swapoff, the zram device removed, the cgroup removed.
 struct KernelSide {
-    let regionBytes: Int
-    let budgetBytes: Int
-    let corpusPath: String
-    let seed: UInt64
+    let spec: RunSpec
 
     func run() throws -> SideResult {
+        let (regionBytes, budgetBytes, corpusPath, seed) = (spec.regionBytes, spec.budgetBytes, spec.corpusPath, spec.seed)
         guard getuid() == 0 else { throw BenchError("the kernel side needs root (swapon, cgroups, zram)") }
         guard access("/sys/fs/cgroup/memory/cgroup.procs", W_OK) == 0 else {
             throw BenchError("no cgroup v1 memory controller at /sys/fs/cgroup/memory")

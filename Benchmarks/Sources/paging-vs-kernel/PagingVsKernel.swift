@@ -27,8 +27,9 @@ struct Compare: ParsableCommand {
         let region = regionMiB << 20
         let budget = budgetMiB << 20
         print("paging-vs-kernel: \(regionMiB) MiB region, \(budgetMiB) MiB resident, pages from \(corpus)")
-        let tmem = try TmemSide(regionBytes: region, budgetBytes: budget, corpusPath: corpus, seed: seed).run()
-        let kernel = try KernelSide(regionBytes: region, budgetBytes: budget, corpusPath: corpus, seed: seed).run()
+        let spec = RunSpec(regionBytes: region, budgetBytes: budget, corpusPath: corpus, seed: seed)
+        let tmem = try TmemSide(spec: spec).run()
+        let kernel = try KernelSide(spec: spec).run()
         func row(_ name: String, _ t: Double, _ k: Double, _ tf: Int, _ kf: Int) {
             let ratio = k > 0 ? (t / k * 100).rounded() / 100 : 0
             print(name + String(repeating: " ", count: max(1, 27 - name.count)) + "tmem \(fmt(t)) us (\(tf) faults)   "

@@ -9,12 +9,10 @@ import TmemZcache
 /// from transcendent memory or the swap file), or a page readahead brought in that was then used; the
 /// kernel's side counts its major faults, one per page on zram (which skips swap readahead).
 struct TmemSide {
-    let regionBytes: Int
-    let budgetBytes: Int
-    let corpusPath: String
-    let seed: UInt64
+    let spec: RunSpec
 
     func run() throws -> SideResult {
+        let (regionBytes, budgetBytes, corpusPath, seed) = (spec.regionBytes, spec.budgetBytes, spec.corpusPath, spec.seed)
         let corpus = try PageCorpus(path: corpusPath)
         let zcache = try Zcache(configuration: .init(limit: regionBytes + (64 << 20)))
         var configuration = PagedRegion.Configuration(residentBudget: budgetBytes)

@@ -39,6 +39,14 @@ struct Workload {
     var sequentialOrder: [Int] { Array(0..<pages) }
 }
 
+/// What both sides run: region and budget sizes, the corpus, the seed of the random order.
+struct RunSpec {
+    let regionBytes: Int
+    let budgetBytes: Int
+    let corpusPath: String
+    let seed: UInt64
+}
+
 /// One side's result: per phase, seconds, major faults, and microseconds per fault.
 struct SideResult: Codable {
     var randSeconds: Double
