@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit", "TmemReplay"]),
         .testTarget(
             name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay"]),
-        .testTarget(name: "TmemSwapFileTests", dependencies: ["TmemSwapFile", "TmemFrontswap", "TmemTestKit"]),
+        .testTarget(name: "TmemSwapFileTests", dependencies: ["TmemSwapFile", "TmemFrontswap", "TmemTestKit", "TmemReplay"]),
         .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool", "TmemReplay"]),
         .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "TmemTestKit", "TmemReplay"]),
         .testTarget(

@@ -80,7 +80,7 @@ public final class Bench {
         guard refused == 0 else { throw TmemError.unavailable("zcache refused \(refused) pages with room to spare") }
         let stats = zcache.statistics
         zcacheStatistics = stats
-        let (seq, rand, bad) = try loadPhases("tmem load") { _, buffer, i in try zcache.get(key(i), into: buffer) }
+        let (seq, rand, bad) = try loadPhases("tmem load") { buffer, i in try zcache.get(key(i), into: buffer) }
         return SystemResult(
             name: "tmem", label: "zcache \(options.compressor)", store: store, loadSequential: seq, loadRandom: rand,
             ratio: Double(stats.origDataSize) / Double(max(stats.memUsedTotal, 1)), memUsedTotal: stats.memUsedTotal,
@@ -114,7 +114,7 @@ public final class Bench {
             return true
         }
         let stats = try device.stats()
-        let (seq, rand, bad) = try loadPhases("zram read") { _, buffer, i in
+        let (seq, rand, bad) = try loadPhases("zram read") { buffer, i in
             try device.read(into: buffer, at: i, fd: fd)
             return true
         }
@@ -130,13 +130,13 @@ public final class Bench {
         let threads = options.threads
         let compressed = CompressedCorpus(pages: corpus.pageCount)
         let corpus = self.corpus
-        let workers = try CompressorBoxes(count: threads, algorithm: options.compressor, level: options.level)
-        let (store, _) = try runner.best("raw compress", order: sequential) { t, i in
-            workers.compress(t, corpus.page(i), into: compressed, slot: i)
+        let compressors = try CompressorPool(algorithm: options.compressor, level: options.level, count: threads)
+        let (store, _) = try runner.best("raw compress", order: sequential) { _, i in
+            compressed.compress(corpus.page(i), slot: i, with: compressors)
             return true
         }
-        let (seq, rand, bad) = try loadPhases("raw decompress") { t, buffer, i in
-            try workers.decompress(t, compressed, slot: i, into: buffer)
+        let (seq, rand, bad) = try loadPhases("raw decompress") { buffer, i in
+            try compressed.decompress(slot: i, into: buffer, with: compressors)
             return true
         }
         let total = compressed.totalBytes
@@ -148,18 +148,18 @@ public final class Bench {
 }
 
 extension Bench {
-    /// Runs the sequential and the random load phase: `read(thread, buffer, page)` fills the thread's buffer
+    /// Runs the sequential and the random load phase: `read(buffer, page)` fills the thread's buffer
     /// with a page (false: not found), which is then checked byte for byte against the corpus.
     ///
     /// - Returns: Both phases' best rounds and the pages that did not come back exactly.
     func loadPhases(
-        _ name: String, _ read: @escaping @Sendable (Int, UnsafeMutableRawBufferPointer, Int) throws -> Bool
+        _ name: String, _ read: @escaping @Sendable (UnsafeMutableRawBufferPointer, Int) throws -> Bool
     ) throws -> (PhaseResult, PhaseResult, Int) {
         let corpus = self.corpus
         let buffers = PageBuffers(count: options.threads)
         let load: @Sendable (Int, Int) throws -> Bool = { t, i in
             let buffer = buffers[t]
-            guard try read(t, buffer, i) else { return false }
+            guard try read(buffer, i) else { return false }
             return memcmp(buffer.baseAddress!, corpus.page(i).baseAddress!, pageSize) == 0
         }
         let (seq, bad1) = try runner.best("\(name) sequential", order: sequential, load)

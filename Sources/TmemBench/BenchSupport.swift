@@ -47,46 +47,30 @@ final class CompressedCorpus: @unchecked Sendable {
     var totalBytes: Int { (0..<pages).reduce(0) { $0 + lengths[$1] } }
 }
 
-/// One compressor per thread.
-final class CompressorBoxes: Sendable {
-    final class Box: Sendable {
-        // @unchecked-free: a Mutex, although each is only ever used by its own thread.
-        let compressor: Mutex<Holder>
-        init(_ holder: consuming Holder) { compressor = Mutex(holder) }
-    }
-
-    // @unchecked: only reached through its Box's Mutex.
-    struct Holder: ~Copyable, @unchecked Sendable { var value: PageCompressor }
-
-    private let boxes: [Box]
-
-    init(count: Int, algorithm: CompressionAlgorithm, level: Int?) throws(CompressionError) {
-        var boxes: [Box] = []
-        for _ in 0..<count { boxes.append(Box(Holder(value: try PageCompressor(algorithm: algorithm, level: level)))) }
-        self.boxes = boxes
-    }
-
-    func compress(_ t: Int, _ page: UnsafeRawBufferPointer, into corpus: CompressedCorpus, slot: Int) {
-        // A destination of the compressor's worst-case bound: plain compression, no early stop.
-        let dst = UnsafeMutableRawBufferPointer(start: corpus.storage + slot * CompressedCorpus.stride, count: CompressedCorpus.stride)
-        let length = boxes[t].compressor.withLock { $0.value.compress(page, into: dst) } ?? pageSize
+extension CompressedCorpus {
+    /// Compresses a page into its slot with one of `compressors`, into a destination of the worst-case
+    /// bound (plain compression, no early stop); a page that does not shrink is kept as it is, like
+    /// zram's huge pages.
+    func compress(_ page: UnsafeRawBufferPointer, slot: Int, with compressors: CompressorPool) {
+        let dst = UnsafeMutableRawBufferPointer(start: storage + slot * Self.stride, count: Self.stride)
+        let length = compressors.with { $0.compressor.compress(page, into: dst) } ?? pageSize
         if length >= pageSize {
-            dst.copyMemory(from: page)  // does not fit a page: kept as it is, like zram's huge pages
-            corpus.lengths[slot] = pageSize
+            dst.copyMemory(from: page)
+            lengths[slot] = pageSize
         } else {
-            corpus.lengths[slot] = length
+            lengths[slot] = length
         }
     }
 
-    func decompress(_ t: Int, _ corpus: CompressedCorpus, slot: Int, into page: UnsafeMutableRawBufferPointer) throws {
-        let length = corpus.lengths[slot]
-        let src = UnsafeRawBufferPointer(start: corpus.storage + slot * CompressedCorpus.stride, count: length)
-        if length == pageSize {
+    /// Decompresses a slot's page into `page`.
+    func decompress(slot: Int, into page: UnsafeMutableRawBufferPointer, with compressors: CompressorPool) throws {
+        let src = UnsafeRawBufferPointer(start: storage + slot * Self.stride, count: lengths[slot])
+        if src.count == pageSize {
             page.copyMemory(from: src)
             return
         }
-        try boxes[t].compressor.withLock { (holder: inout Holder) throws(CompressionError) in
-            try holder.value.decompress(src, into: page)
+        try compressors.with { (slot: inout CompressorPool.Slot) throws(CompressionError) in
+            try slot.compressor.decompress(src, into: page)
         }
     }
 }

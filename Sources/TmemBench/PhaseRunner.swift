@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Histogram
 import Synchronization
+import Tmem
 import TmemReplay
 
 /// Runs one benchmark phase: `threads` threads each handle their share of `order`, timing every
@@ -49,9 +50,9 @@ struct PhaseRunner {
             var bad = 0
             for (n, i) in range.enumerated() {
                 let page = order[i]
-                let before = monotonicNanos()
+                let before = monotonicNanoseconds()
                 let ok = try operation(t, page)
-                let after = monotonicNanos()
+                let after = monotonicNanoseconds()
                 _ = histogram.record(after &- before)
                 if !ok { bad += 1 }
                 if n & 1023 == 1023 {
@@ -104,11 +105,4 @@ func writeStderr(_ text: String) {
     copy.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
 }
 
-@inline(__always)
-func monotonicNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-}
-
-func monotonicSeconds() -> Double { Double(monotonicNanos()) / 1e9 }
+func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }

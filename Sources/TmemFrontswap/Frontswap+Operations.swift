@@ -21,7 +21,7 @@ extension Frontswap {
         guard page.count == pageSize else { throw .pageSize(page.count) }
         let state = try self.area(area, offset)
         let slot = offset.rawValue
-        defer { if writebackSource != nil { writeBackIfWanted() } }
+        defer { writeBackIfWanted() }
         return try state.withSlot(slot) { (counters: inout FrontswapCounters) throws(FrontswapError) -> StoreResult in
             let wasHeld = state.tmemMap[slot]
             let reason: RefusalReason

@@ -22,18 +22,10 @@ extension Frontswap {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: pageSize)
         defer { buffer.deallocate() }
         if let source = writebackSource {
-            // Coldest first, in batches; pages the frontend no longer holds are skipped.
             while excess > 0 {
-                let keys = source.coldestKeys(limit: min(excess, 256))
-                var moved = 0
-                for key in keys where excess > 0 {
-                    guard let state = area(of: key.pool) else { continue }
-                    if try repatriate(state, slot: Int(key.index.rawValue), buffer: buffer) {
-                        excess -= 1
-                        moved += 1
-                    }
-                }
-                if moved == 0 { break }
+                let moved = try repatriateColdest(of: source, limit: min(excess, 256), buffer: buffer)
+                guard moved > 0 else { break }
+                excess -= moved
             }
         }
         for i in 0..<configuration.maxAreas where excess > 0 {
@@ -44,6 +36,21 @@ extension Frontswap {
             }
         }
         return currPages
+    }
+
+    /// Repatriates up to `limit` of the backend's coldest pages, skipping those the frontend no longer
+    /// holds.
+    ///
+    /// - Returns: The pages moved.
+    func repatriateColdest(
+        of source: any WritebackSource, limit: Int, buffer: UnsafeMutableRawBufferPointer
+    ) throws(FrontswapError) -> Int {
+        var moved = 0
+        for key in source.coldestKeys(limit: limit) {
+            guard let state = area(of: key.pool) else { continue }
+            if try repatriate(state, slot: Int(key.index.rawValue), buffer: buffer) { moved += 1 }
+        }
+        return moved
     }
 
     /// Moves one slot's page from transcendent memory to the backing device.
@@ -91,14 +98,9 @@ extension Frontswap {
         // Bounded rounds: the store that triggered this waits for at most a few batches.
         for _ in 0..<4 {
             let wanted = source.writebackWanted
-            guard wanted > 0 else { return }
-            var moved = 0
-            for key in source.coldestKeys(limit: min(wanted, 128)) {
-                guard let state = area(of: key.pool) else { continue }
-                guard let done = try? repatriate(state, slot: Int(key.index.rawValue), buffer: buffer) else { return }
-                if done { moved += 1 }
-            }
-            if moved == 0 { return }
+            guard wanted > 0,
+                let moved = try? repatriateColdest(of: source, limit: min(wanted, 128), buffer: buffer), moved > 0
+            else { return }
         }
     }
 }

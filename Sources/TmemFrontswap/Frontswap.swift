@@ -104,7 +104,7 @@ public final class Frontswap: Sendable {
         }
         let state: Area = try creation.withLock { _ throws(FrontswapError) -> Area in
             if let existing = areas[area.rawValue] { return existing }
-            guard pages > 0, pages <= Int(UInt32.max) else { throw .invalidSize(area, pages: pages) }
+            try checkNewArea(area, pages: pages)
             guard device.slotCount >= pages else {
                 throw .deviceTooSmall(area, slots: device.slotCount, pages: pages)
             }
@@ -119,6 +119,17 @@ public final class Frontswap: Sendable {
         guard state.pages == pages else { throw .sizeMismatch(area, has: state.pages, asked: pages) }
         guard state.device === device else { throw .deviceMismatch(area) }
         state.control.withLock { _ in state.enabled.store(true, ordering: .releasing) }
+    }
+
+    /// Checks that an area number and size could make a new area, before its backing device is made:
+    /// the same checks ``initArea(_:pages:device:)`` applies to an area it has not seen.
+    ///
+    /// - Throws: ``FrontswapError`` if the area number is out of range or the size is not 1...2^32-1.
+    public func checkNewArea(_ area: SwapArea, pages: Int) throws(FrontswapError) {
+        guard (0..<configuration.maxAreas).contains(area.rawValue) else {
+            throw .areaOutOfRange(area, max: configuration.maxAreas)
+        }
+        guard pages > 0, pages <= Int(UInt32.max) else { throw .invalidSize(area, pages: pages) }
     }
 
     /// Whether transcendent memory holds a slot's page (mirrors `frontswap_test`).

@@ -137,7 +137,7 @@ extension FaultHandler {
         case .path(let path):
             r.swapFilePath = path
         case .temporary(let directory):
-            r.swapFilePath = try makeTemporaryFile(in: directory ?? getenvString("TMPDIR") ?? "/tmp")
+            r.swapFilePath = try makeTemporaryFile(in: directory ?? environmentValue("TMPDIR") ?? "/tmp")
             r.removeSwapFile = true
         }
         let device: SwapFile
@@ -214,10 +214,4 @@ extension FaultHandler {
         close(fd)
         return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
-}
-
-/// An environment variable's value, if set.
-func getenvString(_ name: String) -> String? {
-    guard let value = getenv(name) else { return nil }
-    return String(cString: value)
 }

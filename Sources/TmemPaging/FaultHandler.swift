@@ -224,11 +224,7 @@ final class FaultHandler: @unchecked Sendable {
     }
 
     @inline(__always)
-    func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
+    func now() -> UInt64 { monotonicNanoseconds() }
 
     /// Copies the handler's counters where other threads read them. Called before the ioctl that wakes a
     /// faulting thread, so that what it reads afterwards includes its own fault.

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Tmem
 
 /// An error from the paging layer: a region that could not be set up, or a setting out of range.
 ///
@@ -59,8 +60,5 @@ struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     /// The calling thread's `errno`, now.
     static var current: Errno { Errno(errno) }
 
-    var description: String {
-        guard let text = strerror(rawValue) else { return "errno \(rawValue)" }
-        return "\(String(cString: text)) (errno \(rawValue))"
-    }
+    var description: String { "\(describeErrno(rawValue)) (errno \(rawValue))" }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Tmem
 
 /// Reads a file descriptor line by line in large chunks, handing each line's bytes (without `\n`) to a
 /// closure without copying. A last line without a newline is still a line.

@@ -66,8 +66,3 @@ public final class PageCorpus: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: bytes[index * pageSize..<(index + 1) * pageSize])
     }
 }
-
-func describeErrno(_ code: Int32) -> String {
-    guard let text = strerror(code) else { return "errno \(code)" }
-    return String(cString: text)
-}

@@ -136,11 +136,8 @@ public final class Replayer {
             try frontswap.initArea(id, pages: pages, device: device)
             return
         }
-        guard (0..<frontswap.configuration.maxAreas).contains(area), (1...Int(UInt32.max)).contains(pages) else {
-            // Let the frontend word the error, without making a file for a bad request.
-            try frontswap.initArea(id, pages: pages, device: try SwapFile(path: "/dev/null", slots: 1))
-            return
-        }
+        // No file for a request the frontend would refuse.
+        try frontswap.checkNewArea(id, pages: pages)
         let device = try SwapFile(
             path: swapFiles.path(for: area), slots: pages,
             options: .init(directIO: swapFiles.directIO, removeOnClose: swapFiles.removeOnClose))

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Tmem
 import TmemFrontswap
 
 /// `O_DIRECT`, which Glibc's module map hides without `_GNU_SOURCE` (values from the kernel's
@@ -70,13 +71,13 @@ public final class SwapFile: BackingDevice {
         let fd = open(path, flags, 0o600)
         guard fd >= 0 else {
             let code = errno
-            throw BackingDeviceError(errno: code, message: "cannot open swap file \(path): \(Self.describe(code))")
+            throw BackingDeviceError(errno: code, message: "cannot open swap file \(path): \(describeErrno(code))")
         }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             let code = errno
             close(fd)
-            throw BackingDeviceError(errno: code, message: "cannot stat swap file \(path): \(Self.describe(code))")
+            throw BackingDeviceError(errno: code, message: "cannot stat swap file \(path): \(describeErrno(code))")
         }
         if info.st_mode & S_IFMT == S_IFREG {
             let size = off_t(slots) * off_t(4096)
@@ -84,7 +85,7 @@ public final class SwapFile: BackingDevice {
                 let code = errno
                 close(fd)
                 throw BackingDeviceError(
-                    errno: code, message: "cannot size swap file \(path) to \(slots) pages: \(Self.describe(code))")
+                    errno: code, message: "cannot size swap file \(path) to \(slots) pages: \(describeErrno(code))")
             }
         }
         self.fd = fd
@@ -122,7 +123,7 @@ public final class SwapFile: BackingDevice {
     public func sync() throws(BackingDeviceError) {
         guard fdatasync(fd) == 0 else {
             let code = errno
-            throw BackingDeviceError(errno: code, message: "syncing \(path): \(Self.describe(code))")
+            throw BackingDeviceError(errno: code, message: "syncing \(path): \(describeErrno(code))")
         }
     }
 
@@ -162,13 +163,8 @@ public final class SwapFile: BackingDevice {
             } else {
                 let code = n < 0 ? errno : (verb == "writing" ? ENOSPC : EIO)
                 throw BackingDeviceError(
-                    errno: code, message: "\(verb) slot \(slot) of \(path): \(Self.describe(code))")
+                    errno: code, message: "\(verb) slot \(slot) of \(path): \(describeErrno(code))")
             }
         }
-    }
-
-    static func describe(_ code: Int32) -> String {
-        guard let text = strerror(code) else { return "errno \(code)" }
-        return String(cString: text)
     }
 }

@@ -7,21 +7,16 @@ extension Zcache {
     public func createPool(_ kind: PoolKind) throws(TmemError) -> PoolID {
         let raw = nextPool.wrappingAdd(1, ordering: .relaxed).oldValue
         guard raw < Self.maxPools else { throw .tooManyPools("zcache serves at most \(Self.maxPools - 1) pools") }
-        livePools.withLock { $0[raw] = kind }
-        poolIsLive[Int(raw)].value.store(true, ordering: .releasing)
+        pools[Int(raw)].state.store(PoolSlot.encode(kind), ordering: .releasing)
         return PoolID(rawValue: raw)
     }
 
     public func destroyPool(_ pool: PoolID) {
-        guard isLive(pool) else { return }
+        guard Int(pool.rawValue) < Self.maxPools,
+            pools[Int(pool.rawValue)].state.exchange(0, ordering: .acquiringAndReleasing) != 0
+        else { return }
         // Dead first: a put that takes a shard lock after the sweep below sees it and refuses.
-        poolIsLive[Int(pool.rawValue)].value.store(false, ordering: .releasing)
-        _ = livePools.withLock { $0.removeValue(forKey: pool.rawValue) }
-        for shard in shards {
-            shard.state.withLock { state in
-                for (key, chunk) in state.chunks where key.pool == pool.rawValue { drop(chunk, key, &state) }
-            }
-        }
+        dropChunks { $0.pool == pool.rawValue }
     }
 
     public func put(_ key: Key, page: UnsafeRawBufferPointer) -> PutResult {
@@ -35,10 +30,10 @@ extension Zcache {
             flushPage(key)
             return .refused(.capacity)
         }
-        let shard = locate(key).shard
+        let place = locate(key)
         if let word = sameFilledWord(page) {
-            let inserted = shard.state.withLock { state in
-                insert(key, value: word, same: true, storedBytes: 0, &state)
+            let inserted = place.shard.state.withLock { state in
+                insert(key, place, value: word, same: true, &state)
             }
             return inserted ? .stored : refuseDeadPool()
         }
@@ -54,9 +49,8 @@ extension Zcache {
                 poolLimitHit.add(1, ordering: .relaxed)
                 return .failure(.capacity)
             }
-            let stored = ref.isHuge ? pageSize : ref.length + checksumBytes
-            let inserted = shard.state.withLock { state in
-                insert(key, value: ref.value, same: false, storedBytes: stored, &state)
+            let inserted = place.shard.state.withLock { state in
+                insert(key, place, value: ref.value, same: false, &state)
             }
             guard inserted else {
                 zpool.free(ZPoolHandle(rawValue: ref.handle))
@@ -128,10 +122,18 @@ extension Zcache {
 
     @discardableResult
     public func flushObject(pool: PoolID, object: ObjectID) -> Int {
+        dropChunks { $0.pool == pool.rawValue && $0.object == object.rawValue }
+    }
+
+    /// Drops every chunk whose key matches, in every shard.
+    ///
+    /// - Returns: The number of pages dropped.
+    @discardableResult
+    private func dropChunks(where matches: (ChunkKey) -> Bool) -> Int {
         var dropped = 0
         for shard in shards {
             shard.state.withLock { state in
-                for (key, chunk) in state.chunks where key.pool == pool.rawValue && key.object == object.rawValue {
+                for (key, chunk) in state.chunks where matches(key) {
                     dropped += chunk.count
                     drop(chunk, key, &state)
                 }
@@ -142,6 +144,10 @@ extension Zcache {
 
     var checksumBytes: Int { configuration.checksums ? 4 : 0 }
 
+    /// Bytes an object takes in the pool before size-class rounding: the page itself when stored
+    /// uncompressed, else the compressed bytes and their checksum (zram's `compr_data_size` per page).
+    func storedBytes(_ ref: ObjectRef) -> Int { ref.isHuge ? pageSize : ref.length + checksumBytes }
+
     /// A page compressed into the pool, or why not.
     private enum Compressed {
         case success(ObjectRef)
@@ -150,36 +156,31 @@ extension Zcache {
 
     /// Compresses a page into a new pool object (outside every shard lock).
     private func compressIntoPool(_ page: UnsafeRawBufferPointer, _ slot: inout CompressorPool.Slot) -> Compressed {
-        do {
-            let threshold = configuration.poorCompressionThreshold
-            let scratch = UnsafeMutableRawBufferPointer(rebasing: slot.scratch[0..<threshold])
-            let length: Int
-            if let compressed = slot.compressor.compress(page, into: scratch) {
-                length = compressed
-            } else if configuration.poorCompressionPolicy == .refuse {
-                rejectCompressPoor.add(1, ordering: .relaxed)
-                return .failure(.compressPoor)
-            } else {
-                length = pageSize
-            }
-            let huge = length == pageSize
-            let size = huge ? pageSize : length + checksumBytes
-            guard let handle = zpool.allocate(size: size) else {
-                rejectAllocFail.add(1, ordering: .relaxed)
-                return .failure(.allocationFailed)
-            }
-            zpool.withObject(handle) { object in
-                if huge {
-                    object.copyMemory(from: page)
-                } else {
-                    object.copyMemory(from: UnsafeRawBufferPointer(rebasing: scratch[0..<length]))
-                    if configuration.checksums {
-                        let sum = objectChecksum(UnsafeRawBufferPointer(rebasing: scratch[0..<length]))
-                        object.storeBytes(of: sum, toByteOffset: length, as: UInt32.self)
-                    }
-                }
-            }
-            return .success(ObjectRef(handle: handle.rawValue, length: length))
+        let threshold = configuration.poorCompressionThreshold
+        let scratch = UnsafeMutableRawBufferPointer(rebasing: slot.scratch[0..<threshold])
+        var ref = ObjectRef(handle: 0, length: pageSize)
+        if let compressed = slot.compressor.compress(page, into: scratch) {
+            ref.length = compressed
+        } else if configuration.poorCompressionPolicy == .refuse {
+            rejectCompressPoor.add(1, ordering: .relaxed)
+            return .failure(.compressPoor)
         }
+        guard let handle = zpool.allocate(size: storedBytes(ref)) else {
+            rejectAllocFail.add(1, ordering: .relaxed)
+            return .failure(.allocationFailed)
+        }
+        ref.handle = handle.rawValue
+        zpool.withObject(handle) { object in
+            if ref.isHuge {
+                object.copyMemory(from: page)
+                return
+            }
+            let compressed = UnsafeRawBufferPointer(rebasing: scratch[0..<ref.length])
+            object.copyMemory(from: compressed)
+            if configuration.checksums {
+                object.storeBytes(of: objectChecksum(compressed), toByteOffset: ref.length, as: UInt32.self)
+            }
+        }
+        return .success(ref)
     }
 }

@@ -10,9 +10,8 @@ extension Zcache {
     /// Inserts or replaces a key's entry and makes its chunk the hottest.
     ///
     /// - Returns: false if the pool died meanwhile (the caller frees the object and refuses).
-    func insert(_ key: Key, value: UInt64, same: Bool, storedBytes: Int, _ state: inout ShardState) -> Bool {
+    func insert(_ key: Key, _ place: Place, value: UInt64, same: Bool, _ state: inout ShardState) -> Bool {
         guard isLive(key.pool) else { return false }
-        let place = locate(key)
         let chunkKey = place.chunkKey
         let bit = place.bit
         let chunk: Chunk
@@ -34,8 +33,9 @@ extension Zcache {
         if same {
             state.counters.sameFilledPages += 1
         } else {
-            state.counters.comprDataSize += storedBytes
-            if storedBytes == pageSize { state.counters.hugePages += 1 }
+            let ref = ObjectRef(value)
+            state.counters.comprDataSize += storedBytes(ref)
+            if ref.isHuge { state.counters.hugePages += 1 }
         }
         chunk.lastStore = monotonicNanoseconds()
         linkHottest(chunk, &state)
@@ -70,12 +70,8 @@ extension Zcache {
             return
         }
         let ref = ObjectRef(chunk.value(bit))
-        if ref.isHuge {
-            counters.hugePages -= 1
-            counters.comprDataSize -= pageSize
-        } else {
-            counters.comprDataSize -= ref.length + checksumBytes
-        }
+        counters.comprDataSize -= storedBytes(ref)
+        if ref.isHuge { counters.hugePages -= 1 }
         zpool.free(ZPoolHandle(rawValue: ref.handle))
         freesSinceCompaction.add(1, ordering: .relaxed)
     }
@@ -106,7 +102,6 @@ extension Zcache {
     func admit() -> Bool {
         let limit = limitBytes.load(ordering: .relaxed)
         let used = usage
-        if used > memUsedMax.load(ordering: .relaxed) { memUsedMax.store(used, ordering: .relaxed) }
         if limitHit.load(ordering: .relaxed) {
             guard used <= acceptThreshold(limit) else {
                 compactIfFragmented()
@@ -128,10 +123,3 @@ extension Zcache {
     func acceptThreshold(_ limit: Int) -> Int { limit / 100 * acceptPercent + limit % 100 * acceptPercent / 100 }
 }
 
-/// CLOCK_MONOTONIC in nanoseconds (a vDSO call, about 20 ns).
-@inline(__always)
-func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-}

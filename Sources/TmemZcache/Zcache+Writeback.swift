@@ -6,19 +6,18 @@ extension Zcache {
     public var writebackWanted: Int {
         guard limitHit.load(ordering: .relaxed) else { return 0 }
         let limit = limitBytes.load(ordering: .relaxed)
-        let target = acceptThreshold(limit)
-        let excess = usage - target
+        let used = usage
+        let excess = used - acceptThreshold(limit)
         guard excess > 0 else { return 0 }
         // Convert bytes to pages at the pool's average cost per compressed object (at least 64 bytes, so
         // an almost empty pool asks for something sensible); counters only, no shard lock.
         let objects = zpool.stats.allocatedObjects
-        let perPage = max(64, usage / max(objects, 1))
+        let perPage = max(64, used / max(objects, 1))
         return min((excess + perPage - 1) / perPage, max(objects, 1))
     }
 
     public func coldestKeys(limit: Int) -> [Key] {
         guard limit > 0 else { return [] }
-        let persistent = livePools.withLock { pools in Set(pools.filter { $0.value == .persistent }.keys) }
         // From each shard, its coldest chunks' keys with their chunk's last-store time; then the coldest
         // `limit` of all of them.
         var candidates: [(time: UInt64, key: Key)] = []
@@ -27,7 +26,7 @@ extension Zcache {
                 var taken = 0
                 var chunk = state.coldest
                 while let c = chunk, taken < limit {
-                    if persistent.contains(c.pool) {
+                    if kind(of: c.pool) == .persistent {
                         var bits = c.present
                         while bits != 0 {
                             let bit = bits.trailingZeroBitCount

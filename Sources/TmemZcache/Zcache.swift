@@ -71,8 +71,9 @@ public final class Zcache: Backend, WritebackSource {
     let shards: [Shard]
     let zpool: ZPool
     let compressors: CompressorPool
-    let livePools = Mutex<[UInt32: PoolKind]>([:])
-    let poolIsLive: [AtomicFlag]
+    /// Per pool id, what the pool is: the one record of which pools live, read without a lock by every
+    /// put and by writeback (which takes only persistent pools' pages).
+    let pools: [PoolSlot]
     let nextPool = Atomic<UInt32>(1)
 
     let limitBytes: Atomic<Int>
@@ -81,7 +82,6 @@ public final class Zcache: Backend, WritebackSource {
     let limitHit = Atomic<Bool>(false)
     /// Metadata bytes of all shards' chunks (kept in step with the shards' own counts, for the hot path).
     let chunkBytes = Atomic<Int>(0)
-    let memUsedMax = Atomic<Int>(0)
     let poolLimitHit = Atomic<Int>(0)
     let rejectCompressPoor = Atomic<Int>(0)
     let rejectAllocFail = Atomic<Int>(0)
@@ -107,7 +107,7 @@ public final class Zcache: Backend, WritebackSource {
         limitBytes = Atomic(configuration.limit)
         acceptPercent = configuration.acceptThresholdPercent
         shards = (0..<Self.shardCount).map { _ in Shard() }
-        poolIsLive = (0..<Self.maxPools).map { _ in AtomicFlag() }
+        pools = (0..<Self.maxPools).map { _ in PoolSlot() }
         do {
             zpool = try ZPool()
         } catch {
@@ -161,14 +161,21 @@ public final class Zcache: Backend, WritebackSource {
         return shards[Int(truncatingIfNeeded: h >> 58) & (Self.shardCount - 1)]
     }
 
+    /// The kind of a live pool, or nil for a pool that does not exist (never made, or destroyed).
     @inline(__always)
-    func isLive(_ pool: PoolID) -> Bool {
-        let raw = Int(pool.rawValue)
-        return raw < Self.maxPools && poolIsLive[raw].value.load(ordering: .acquiring)
+    func kind(of pool: UInt32) -> PoolKind? {
+        guard Int(pool) < Self.maxPools else { return nil }
+        return PoolSlot.decode(pools[Int(pool)].state.load(ordering: .acquiring))
     }
+
+    @inline(__always)
+    func isLive(_ pool: PoolID) -> Bool { kind(of: pool.rawValue) != nil }
 }
 
-/// An atomic flag in a class, so that many of them can sit in an array.
-final class AtomicFlag: Sendable {
-    let value = Atomic<Bool>(false)
+/// One pool id's state, in a class so that many can sit in an array: 0 for no pool, else its kind.
+final class PoolSlot: Sendable {
+    let state = Atomic<UInt8>(0)
+
+    static func encode(_ kind: PoolKind) -> UInt8 { kind == .persistent ? 1 : 2 }
+    static func decode(_ state: UInt8) -> PoolKind? { state == 0 ? nil : state == 1 ? .persistent : .ephemeral }
 }

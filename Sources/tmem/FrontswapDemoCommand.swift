@@ -49,8 +49,8 @@ struct FrontswapDemoCommand: ParsableCommand {
         say.writeLine("  built the working set in \(clock.lap()): "
             + mix.map { "\($0.0) \(kinds[$0.0] ?? 0)" }.joined(separator: ", "))
 
-        let files = try TemporaryFiles()
-        let swap = try SwapFile(path: files.path("swap"), slots: pages, options: .init(removeOnClose: true))
+        let files = try TemporaryDirectory(making: "tmem")
+        let swap = try SwapFile(path: files.file("swap"), slots: pages, options: .init(removeOnClose: true))
         let tmem = try config.makeBackend()
         let frontswap = Frontswap(backend: tmem)
         let area = SwapArea(0)
@@ -136,11 +136,7 @@ struct Stopwatch {
     private var start = Self.now()
     private var elapsed = 0.0
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func now() -> Double { Double(monotonicNanoseconds()) / 1e9 }
 
     mutating func reset() { start = Self.now() }
 

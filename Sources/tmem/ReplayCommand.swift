@@ -43,9 +43,9 @@ struct ReplayCommand: ParsableCommand {
             printError("tmem replay: \(error)")
             throw ExitCode(2)
         }
-        let temporary = swapFile == nil ? try TemporaryFiles() : nil
+        let temporary = swapFile == nil ? try TemporaryDirectory(making: "tmem") : nil
         let files = Replayer.SwapFiles(
-            path: swapFile ?? temporary!.path("swap"), removeOnClose: swapFile == nil, directIO: directIO)
+            path: swapFile ?? temporary!.file("swap"), removeOnClose: swapFile == nil, directIO: directIO)
         let replayer = Replayer(
             backend: try backend.configuration().makeBackend(), corpus: corpus, swapFiles: files,
             exclusiveLoads: exclusiveLoads, wrapCorpus: wrapCorpus)
@@ -61,24 +61,6 @@ struct ReplayCommand: ParsableCommand {
         }
         output.flush()
     }
-}
-
-/// A private temporary directory, removed (with what is left in it) when this goes away.
-final class TemporaryFiles {
-    let directory: String
-
-    init() throws {
-        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        var template = Array("\(base)/tmem-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw ValidationError("cannot make a temporary directory in \(base): \(String(cString: strerror(errno)))")
-        }
-        directory = String(cString: made)
-    }
-
-    func path(_ name: String) -> String { "\(directory)/\(name)" }
-
-    deinit { rmdir(directory) }
 }
 
 func printError(_ message: String) {

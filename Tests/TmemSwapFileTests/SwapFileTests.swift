@@ -1,4 +1,5 @@
 import Testing
+import TmemReplay
 import TmemFrontswap
 import TmemSwapFile
 import TmemTestKit

@@ -59,11 +59,7 @@ struct SideResult: Codable {
     var seqMicrosPerFault: Double { seqFaults == 0 ? 0 : seqSeconds * 1e6 / Double(seqFaults) }
 }
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
+func now() -> Double { Double(monotonicNanoseconds()) / 1e9 }
 
 func majorFaults() -> Int {
     var usage = rusage()
