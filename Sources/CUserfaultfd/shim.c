@@ -92,6 +92,12 @@ int CUserfaultfd_writeprotect(int fd, struct uffdio_writeprotect *wp) {
     return ioctl(fd, UFFDIO_WRITEPROTECT, wp);
 }
 
+// UFFDIO_POISON is _IOWR(UFFDIO, _UFFDIO_POISON = 0x08, struct uffdio_poison) in Linux 6.6+.
+_Static_assert(sizeof(struct CUserfaultfd_uffdio_poison) == 32, "uffdio_poison is range, mode, updated");
+int CUserfaultfd_poison(int fd, struct CUserfaultfd_uffdio_poison *poison) {
+    return ioctl(fd, _IOWR(UFFDIO, 0x08, struct CUserfaultfd_uffdio_poison), poison);
+}
+
 int CUserfaultfd_eventfd(unsigned int initval, int flags) { return eventfd(initval, flags); }
 
 int CUserfaultfd_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

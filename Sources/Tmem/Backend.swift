@@ -6,12 +6,25 @@
 /// - Any put may be refused, for any reason, at any time: ``put(_:page:)`` returns ``PutResult``.
 /// - Persistent pool: after a successful put, every get of that key returns exactly those bytes until the
 ///   key is flushed or overwritten. Ephemeral pool: a get may miss at any time, but never returns bytes
-///   older than the last put or flush of that key.
+///   older than the last put or flush of that key. A backend drops ephemeral pages (coldest first,
+///   counted as `evicted_pages`) before it refuses a put for want of room; it never drops persistent ones.
 /// - A put over an existing key either succeeds and replaces the data, or is refused and the old data
 ///   is flushed. Stale data is never returned.
+/// - After ``flushObject(pool:object:)`` returns, no get returns a page put before it began, even if a
+///   put of that object raced it (such a put is refused with `.invalidated`, or its page is dropped).
 ///
 /// All methods are synchronous and may be called from any thread at once; the caller waits for each.
 /// Implementations are expected not to allocate per page on put/get/flush (a reference backend may).
+///
+/// The protocol has four facets beside the six tmem operations, all requirements so that a wrapping
+/// backend forwards them (a downcast would not see through a wrapper):
+/// - batches (`putBatch`, `getBatch`, `flushBatch`), with defaults that loop, so simple backends stay
+///   simple and a remote one turns a batch into one round trip;
+/// - accounting: ``usage(of:)`` per pool, ``putCharged(_:page:)`` for the bytes one put costs,
+///   ``capacity`` and ``setCapacity(_:)``, ``namedStatistics``;
+/// - reclaim (``writebackWanted``, ``coldestKeys(limit:)``, ``didWriteBack(_:)``), by which a backend
+///   asks its frontends to repatriate persistent pages (zswap's writeback), and
+///   ``performMaintenance()``, its background work (compaction), run off the put path.
 ///
 /// A caller must not put or get the same key from two threads at once without ordering them: the
 /// backend keeps each operation atomic, but the order of two racing puts of one key is unspecified.
@@ -20,8 +33,11 @@ public protocol Backend: AnyObject, Sendable {
     /// Creates an empty pool.
     ///
     /// - Parameter kind: Persistent (frontswap) or ephemeral (cleancache).
-    /// - Returns: The new pool's id, unique among the backend's live pools.
-    /// - Throws: ``TmemError`` when the backend cannot create more pools.
+    /// - Returns: The new pool's id, unique among the backend's live pools. Ids of destroyed pools may be
+    ///   reused, but not at once: a stale id names no pool for a long while (backends put a reuse
+    ///   generation in the id's high bits).
+    /// - Throws: ``TmemError`` (``TmemError/isTooManyPools``) when the backend holds as many live pools
+    ///   as it can.
     func createPool(_ kind: PoolKind) throws(TmemError) -> PoolID
 
     /// Destroys a pool and every page it holds. Later operations on the pool refuse or miss.
@@ -38,14 +54,22 @@ public protocol Backend: AnyObject, Sendable {
     /// - Returns: `.stored`, or `.refused(reason)`; after a refusal the backend holds nothing under `key`.
     func put(_ key: Key, page: UnsafeRawBufferPointer) -> PutResult
 
+    /// ``put(_:page:)``, also telling what it changed in the pool's ``PoolUsage/storedBytes``: what a
+    /// wrapper that enforces caps on stored (compressed) size charges or credits the pool's owner.
+    ///
+    /// - Returns: The outcome, and the change in stored bytes: the new copy's size minus the size of the
+    ///   copy it replaced (or dropped, on a refusal); 0 when nothing changed.
+    func putCharged(_ key: Key, page: UnsafeRawBufferPointer) -> (result: PutResult, storedBytesDelta: Int)
+
     /// Copies a page out of the backend; the backend keeps its copy (gets are non-destructive).
     ///
     /// - Parameters:
     ///   - key: The page's name.
     ///   - page: Exactly ``pageSize`` bytes to fill.
     /// - Returns: true if `page` now holds the key's bytes; false on a miss (untouched bytes are undefined).
-    /// - Throws: ``TmemError`` if the backend detects that its copy is damaged (a corrupt compressed object,
-    ///   a failed checksum): damaged data is never returned as a page.
+    /// - Throws: ``TmemError``: damaged when the backend's copy fails its integrity check (damaged data is
+    ///   never returned as a page), retryable when the backend cannot answer now, lost when it knows it
+    ///   lost the page.
     func get(_ key: Key, into page: UnsafeMutableRawBufferPointer) throws(TmemError) -> Bool
 
     /// Drops one page (mirrors tmem's `flush_page`).
@@ -55,12 +79,133 @@ public protocol Backend: AnyObject, Sendable {
     @discardableResult
     func flushPage(_ key: Key) -> Bool
 
-    /// Drops every page of one object (mirrors tmem's `flush_object`).
+    /// Drops every page of one object (mirrors tmem's `flush_object`); a put of the object that races
+    /// the flush does not survive it.
     ///
     /// - Parameters:
     ///   - pool: The pool holding the object.
     ///   - object: The object whose pages to drop.
     /// - Returns: The number of pages dropped.
+    /// - Complexity: O(the object's pages), not O(the backend's).
     @discardableResult
     func flushObject(pool: PoolID, object: ObjectID) -> Int
+
+    // MARK: Batches
+
+    /// Puts several pages: `keys[i]` gets the page at `pages[i]`, and `results[i]` its outcome. Each put
+    /// is independent (any may be refused). The default loops over ``put(_:page:)``.
+    ///
+    /// - Parameters:
+    ///   - keys: The keys; two entries must not name the same key.
+    ///   - pages: As many pointers, each to ``pageSize`` bytes.
+    ///   - results: As many entries, overwritten.
+    func putBatch(
+        _ keys: UnsafeBufferPointer<Key>, pages: UnsafeBufferPointer<UnsafeRawPointer>,
+        results: UnsafeMutableBufferPointer<PutResult>)
+
+    /// Gets several pages: `keys[i]` into `pages[i]`, with `results[i]` saying hit, miss or why not.
+    /// The default loops over ``get(_:into:)``.
+    ///
+    /// - Parameters:
+    ///   - keys: The keys.
+    ///   - pages: As many pointers, each to ``pageSize`` writable bytes.
+    ///   - results: As many entries, overwritten.
+    func getBatch(
+        _ keys: UnsafeBufferPointer<Key>, into pages: UnsafeBufferPointer<UnsafeMutableRawPointer>,
+        results: UnsafeMutableBufferPointer<GetResult>)
+
+    /// Flushes several pages. The default loops over ``flushPage(_:)``.
+    ///
+    /// - Returns: How many of them the backend held.
+    @discardableResult
+    func flushBatch(_ keys: UnsafeBufferPointer<Key>) -> Int
+
+    // MARK: Accounting
+
+    /// What the backend holds for one pool now (a snapshot).
+    ///
+    /// - Returns: nil for a pool that does not exist.
+    /// - Complexity: O(shards): cheap enough to poll, too dear for every put (use ``putCharged(_:page:)``).
+    func usage(of pool: PoolID) -> PoolUsage?
+
+    /// The most memory, in bytes, the backend lets itself use now: its own limit (RAM pool, Zcache), or
+    /// what a host granted; `Int.max` when it has none of its own.
+    var capacity: Int { get }
+
+    /// Changes the capacity while running (the contract's "changing size"). Lowering it below what is
+    /// held drops ephemeral pages and asks the frontends for persistent ones (``writebackWanted``); it
+    /// never drops a persistent page by itself.
+    ///
+    /// - Parameter bytes: The new limit, at least 0.
+    /// - Throws: ``TmemError`` (invalid argument) for a negative value or a backend whose size is not its
+    ///   own to set (a remote host decides its own).
+    func setCapacity(_ bytes: Int) throws(TmemError)
+
+    /// Every counter under its kernel name (`stored_pages`, `evicted_pages`, `pool_limit_hit`...), in a
+    /// fixed order, for `tmem stat`, logs and metrics.
+    var namedStatistics: [(name: String, value: Int)] { get }
+
+    // MARK: Reclaim
+
+    /// How many persistent pages the backend wants its frontends to repatriate now: 0 normally; more
+    /// once it passed its high watermark, until it is back under its low one. Cheap to read (a few atomic
+    /// loads): frontends read it after every store. The default is 0 (a backend that never asks).
+    var writebackWanted: Int { get }
+
+    /// Up to `limit` keys of persistent pools, least recently stored first (the default: none).
+    ///
+    /// - Parameter limit: The most keys to return.
+    /// - Returns: A snapshot; a key may be flushed or stored again before the caller acts on it.
+    func coldestKeys(limit: Int) -> [Key]
+
+    /// Tells the backend that a page it held was written back to a device by its frontend and then
+    /// flushed (counted in its `written_back_pages`). The default does nothing.
+    func didWriteBack(_ key: Key)
+
+    /// Does one bounded step of the backend's background work (Zcache: a step of compaction), on the
+    /// calling thread, which is a frontend's reclaimer thread, never a put. The default does nothing.
+    ///
+    /// - Returns: true if more work is waiting (call again), false when there is none now.
+    func performMaintenance() -> Bool
+}
+
+extension Backend {
+    public func put(_ key: Key, page: UnsafeRawBufferPointer) -> PutResult { putCharged(key, page: page).result }
+
+    public func putBatch(
+        _ keys: UnsafeBufferPointer<Key>, pages: UnsafeBufferPointer<UnsafeRawPointer>,
+        results: UnsafeMutableBufferPointer<PutResult>
+    ) {
+        precondition(pages.count == keys.count && results.count == keys.count, "a batch's arrays differ in length")
+        for i in keys.indices {
+            results[i] = put(keys[i], page: UnsafeRawBufferPointer(start: pages[i], count: pageSize))
+        }
+    }
+
+    public func getBatch(
+        _ keys: UnsafeBufferPointer<Key>, into pages: UnsafeBufferPointer<UnsafeMutableRawPointer>,
+        results: UnsafeMutableBufferPointer<GetResult>
+    ) {
+        precondition(pages.count == keys.count && results.count == keys.count, "a batch's arrays differ in length")
+        for i in keys.indices {
+            do throws(TmemError) {
+                let hit = try get(keys[i], into: UnsafeMutableRawBufferPointer(start: pages[i], count: pageSize))
+                results[i] = hit ? .hit : .miss
+            } catch {
+                results[i] = .failed(error)
+            }
+        }
+    }
+
+    @discardableResult
+    public func flushBatch(_ keys: UnsafeBufferPointer<Key>) -> Int {
+        var held = 0
+        for key in keys where flushPage(key) { held += 1 }
+        return held
+    }
+
+    public var writebackWanted: Int { 0 }
+    public func coldestKeys(limit: Int) -> [Key] { [] }
+    public func didWriteBack(_ key: Key) {}
+    public func performMaintenance() -> Bool { false }
 }

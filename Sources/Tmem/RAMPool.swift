@@ -3,22 +3,24 @@ import Synchronization
 /// The reference backend: uncompressed page copies in this process's RAM, up to a byte capacity that can
 /// change while running (the "unknown and changing size" of the contract).
 ///
-/// Every other backend is tested against this one. It refuses a put of a new key when holding it would
-/// take ``usedBytes`` past ``capacity`` (reason `.capacity`) and a put to an unknown pool (`.noSuchPool`);
-/// a put over a key it already holds always succeeds, in place. Lowering the capacity below what is held
-/// keeps every persistent page (the contract forbids dropping them) and refuses new keys until pages are
-/// flushed; ephemeral pages are dropped down to the new capacity.
+/// Every other backend is tested against this one (the test kit's backend-contract suite runs on all).
+/// It refuses a put to an unknown pool (`.noSuchPool`) and a put of a new key when holding it would take
+/// ``usedBytes`` past ``capacity`` and no ephemeral page is left to drop (`.capacity`); a put over a key it
+/// already holds always succeeds, in place. Ephemeral pages are dropped least recently used first (a put
+/// or a hit is a use) whenever room is needed, and counted in `evicted_pages`; persistent pages are never
+/// dropped, so lowering the capacity below what they take refuses new keys until pages are flushed.
 ///
 /// ## Implementation Notes
-/// Keys are spread over ``shardCount`` shards by a hash of the key; each shard has its own lock, its own
-/// dictionary per pool and its own arena of 4 KiB frames, so two threads touching different keys rarely
-/// meet. Frames come from 256 KiB chunks and are recycled through a free list: no allocation per page
-/// once the arena has grown. Chunks are not returned to the OS (this is the simple reference backend;
-/// Zcache is the one that watches its footprint). ``usedBytes`` counts 4096 bytes per held page, not the
-/// dictionaries' overhead.
+/// Objects are spread over ``shardCount`` shards by a hash of (pool, object): an object's pages live in
+/// one shard, under one lock, so ``flushObject(pool:object:)`` is one dictionary removal and is atomic
+/// with every put of that object (no racing put can survive it). Each shard has its own arena of 4 KiB
+/// frames (256 KiB chunks recycled through a free list: no allocation per page once grown; chunks are
+/// not returned to the OS) and its own LRU list of ephemeral frames. ``usedBytes`` counts 4096 bytes per
+/// held page, not the dictionaries' overhead. Being the reference, it favours plainness over speed: one
+/// swap area (one object) is served under one lock.
 ///
-/// Lock ordering: `poolKinds` is never held while a shard lock is taken, and shard locks are taken one at
-/// a time, except in ``setCapacity`` and `destroyPool`, which take them one after another, never nested.
+/// Lock ordering: `pools` (create/destroy) → shard locks one at a time. A put that needs room evicts with
+/// no shard lock held.
 public final class RAMPool: Backend {
     /// Counters, named after the events they count.
     public struct Statistics: Sendable, Equatable {
@@ -38,51 +40,24 @@ public final class RAMPool: Backend {
         public var getHits: Int
         /// Gets that missed.
         public var getMisses: Int
-        /// Ephemeral pages dropped to make the pool fit a lowered capacity.
-        public var evictedEphemeral: Int
+        /// Ephemeral pages dropped to make room (`evicted_pages`).
+        public var evictedPages: Int
     }
 
-    /// Number of shards: a power of two, enough that 2–8 threads rarely share one.
+    /// Number of shards: a power of two.
     public static let shardCount = 16
-    private static let framesPerChunk = 64
-
-    private struct ObjectIndex: Hashable {
-        var object: UInt64
-        var index: UInt32
-    }
-
-    // @unchecked: the chunk pointers are owned by the shard and only touched under its Mutex (and in
-    // deinit, when no other reference exists).
-    private struct Shard: @unchecked Sendable {
-        /// Per pool: the frame holding each stored page.
-        var pools: [PoolID: [ObjectIndex: Int32]] = [:]
-        var chunks: [UnsafeMutableRawPointer] = []
-        var freeFrames: [Int32] = []
-
-        func frame(_ number: Int32) -> UnsafeMutableRawPointer {
-            let n = Int(number)
-            return chunks[n / RAMPool.framesPerChunk] + (n % RAMPool.framesPerChunk) * pageSize
-        }
-
-        mutating func allocateFrame() -> Int32 {
-            if let frame = freeFrames.popLast() { return frame }
-            let chunk = UnsafeMutableRawPointer.allocate(
-                byteCount: RAMPool.framesPerChunk * pageSize, alignment: pageSize)
-            let first = Int32(chunks.count * RAMPool.framesPerChunk)
-            chunks.append(chunk)
-            freeFrames.reserveCapacity(freeFrames.count + RAMPool.framesPerChunk)
-            for i in (1..<Int32(RAMPool.framesPerChunk)).reversed() { freeFrames.append(first + i) }
-            return first
-        }
-    }
+    static let framesPerChunk = 64
 
     private final class ShardBox: Sendable {
         let state = Mutex(Shard())
     }
 
     private let shards: [ShardBox]
-    private let poolKinds = Mutex<[PoolID: PoolKind]>([:])
+    /// Live pools, for creation and destruction (puts read each shard's own copy).
+    private let pools = Mutex<[PoolID: PoolKind]>([:])
     private let nextPool = Atomic<UInt32>(1)
+    /// Where the next eviction starts looking, so that shards give up pages in turn.
+    private let evictionCursor = Atomic<Int>(0)
     private let capacityBytes: Atomic<Int>
     private let used = Atomic<Int>(0)
     private let pages = Atomic<Int>(0)
@@ -91,7 +66,7 @@ public final class RAMPool: Backend {
     private let rejectNoSuchPool = Atomic<Int>(0)
     private let getHits = Atomic<Int>(0)
     private let getMisses = Atomic<Int>(0)
-    private let evictedEphemeral = Atomic<Int>(0)
+    private let evicted = Atomic<Int>(0)
 
     /// Creates an empty RAM pool.
     ///
@@ -117,28 +92,15 @@ public final class RAMPool: Backend {
     /// Bytes of page data held now.
     public var usedBytes: Int { used.load(ordering: .relaxed) }
 
-    /// Changes the byte limit while running. Lowering it below ``usedBytes`` drops ephemeral pages until
-    /// the pool fits or none are left; persistent pages are never dropped.
+    /// Changes the byte limit while running. Lowering it below ``usedBytes`` drops ephemeral pages, least
+    /// recently used first, until the pool fits or none are left; persistent pages are never dropped.
     ///
-    /// - Parameter newCapacity: The new limit in bytes, at least 0.
-    public func setCapacity(_ newCapacity: Int) {
-        precondition(newCapacity >= 0, "capacity must not be negative")
-        capacityBytes.store(newCapacity, ordering: .relaxed)
-        guard usedBytes > newCapacity else { return }
-        let ephemeral = poolKinds.withLock { kinds in kinds.filter { $0.value == .ephemeral }.map(\.key) }
-        for box in shards where usedBytes > newCapacity {
-            box.state.withLock { shard in
-                for pool in ephemeral {
-                    guard let entries = shard.pools[pool] else { continue }
-                    for (objectIndex, frame) in entries where usedBytes > newCapacity {
-                        shard.pools[pool]![objectIndex] = nil
-                        shard.freeFrames.append(frame)
-                        release()
-                        evictedEphemeral.add(1, ordering: .relaxed)
-                    }
-                }
-            }
-        }
+    /// - Parameter bytes: The new limit in bytes.
+    /// - Throws: ``TmemError`` (invalid argument) when it is negative.
+    public func setCapacity(_ bytes: Int) throws(TmemError) {
+        guard bytes >= 0 else { throw .invalidArgument("a capacity is a byte count, not \(bytes)") }
+        capacityBytes.store(bytes, ordering: .relaxed)
+        while usedBytes > bytes, evictOne() {}
     }
 
     /// A snapshot of the counters (each read atomically, not all at one instant).
@@ -147,60 +109,110 @@ public final class RAMPool: Backend {
             storedPages: pages.load(ordering: .relaxed), usedBytes: usedBytes, capacity: capacity,
             succPuts: succPuts.load(ordering: .relaxed), rejectCapacity: rejectCapacity.load(ordering: .relaxed),
             rejectNoSuchPool: rejectNoSuchPool.load(ordering: .relaxed), getHits: getHits.load(ordering: .relaxed),
-            getMisses: getMisses.load(ordering: .relaxed), evictedEphemeral: evictedEphemeral.load(ordering: .relaxed))
+            getMisses: getMisses.load(ordering: .relaxed), evictedPages: evicted.load(ordering: .relaxed))
+    }
+
+    public var namedStatistics: [(name: String, value: Int)] {
+        let s = statistics
+        return [
+            ("stored_pages", s.storedPages), ("mem_used_total", s.usedBytes), ("mem_limit", s.capacity),
+            ("succ_puts", s.succPuts), ("reject_capacity", s.rejectCapacity),
+            ("reject_no_such_pool", s.rejectNoSuchPool), ("get_hits", s.getHits), ("get_misses", s.getMisses),
+            ("evicted_pages", s.evictedPages),
+        ]
     }
 
     public func createPool(_ kind: PoolKind) throws(TmemError) -> PoolID {
-        let raw = nextPool.wrappingAdd(1, ordering: .relaxed).oldValue
-        guard raw != 0 else { throw .tooManyPools("the RAM pool ran out of pool ids") }
-        let pool = PoolID(rawValue: raw)
-        poolKinds.withLock { $0[pool] = kind }
-        for box in shards { box.state.withLock { $0.pools[pool] = [:] } }
+        let pool = try pools.withLock { (live: inout [PoolID: PoolKind]) throws(TmemError) -> PoolID in
+            guard live.count < Int(UInt32.max) - 1 else { throw .tooManyPools("the RAM pool has no pool id left") }
+            // Ids count up and wrap, skipping 0 and live pools: a destroyed pool's id comes back only after
+            // four billion creations.
+            var raw = nextPool.wrappingAdd(1, ordering: .relaxed).oldValue
+            while raw == 0 || live[PoolID(rawValue: raw)] != nil {
+                raw = nextPool.wrappingAdd(1, ordering: .relaxed).oldValue
+            }
+            let pool = PoolID(rawValue: raw)
+            live[pool] = kind
+            return pool
+        }
+        for box in shards { box.state.withLock { $0.kinds[pool] = kind } }
         return pool
     }
 
     public func destroyPool(_ pool: PoolID) {
-        guard poolKinds.withLock({ $0.removeValue(forKey: pool) }) != nil else { return }
-        for box in shards {
-            box.state.withLock { shard in
-                guard let entries = shard.pools.removeValue(forKey: pool) else { return }
-                for frame in entries.values {
-                    shard.freeFrames.append(frame)
-                    release()
+        pools.withLock { live in
+            guard live.removeValue(forKey: pool) != nil else { return }
+            for box in shards {
+                box.state.withLock { shard in
+                    shard.kinds[pool] = nil
+                    for name in shard.objects.keys where name.pool == pool {
+                        for frame in shard.objects.removeValue(forKey: name)!.values {
+                            shard.release(frame)
+                            releaseRoom()
+                        }
+                    }
+                    shard.usage[pool] = nil
                 }
             }
         }
     }
 
-    public func put(_ key: Key, page: UnsafeRawBufferPointer) -> PutResult {
+    public func putCharged(_ key: Key, page: UnsafeRawBufferPointer) -> (result: PutResult, storedBytesDelta: Int) {
         precondition(page.count == pageSize, "a page is \(pageSize) bytes")
-        let objectIndex = ObjectIndex(object: key.object.rawValue, index: key.index.rawValue)
-        let result: PutResult = shard(for: key).state.withLock { shard in
-            guard shard.pools[key.pool] != nil else { return .refused(.noSuchPool) }
-            if let frame = shard.pools[key.pool]![objectIndex] {
-                shard.frame(frame).copyMemory(from: page.baseAddress!, byteCount: pageSize)
-                return .stored
-            }
-            guard reserve() else { return .refused(.capacity) }
-            let frame = shard.allocateFrame()
+        let name = ObjectName(pool: key.pool, object: key.object.rawValue)
+        let index = key.index.rawValue
+        let box = shard(for: name)
+        // A replace needs no room.
+        let replaced: Bool? = box.state.withLock { shard in
+            guard shard.kinds[key.pool] != nil else { return nil }
+            guard let frame = shard.objects[name]?[index] else { return false }
             shard.frame(frame).copyMemory(from: page.baseAddress!, byteCount: pageSize)
-            shard.pools[key.pool]![objectIndex] = frame
-            return .stored
+            shard.touch(frame)
+            return true
         }
-        switch result {
-        case .stored: succPuts.add(1, ordering: .relaxed)
-        case .refused(.capacity): rejectCapacity.add(1, ordering: .relaxed)
-        case .refused: rejectNoSuchPool.add(1, ordering: .relaxed)
+        switch replaced {
+        case nil:
+            rejectNoSuchPool.add(1, ordering: .relaxed)
+            return (.refused(.noSuchPool), 0)
+        case true?:
+            succPuts.add(1, ordering: .relaxed)
+            return (.stored, 0)
+        case false?:
+            break
         }
-        return result
+        while !reserveRoom() {
+            guard evictOne() else {
+                rejectCapacity.add(1, ordering: .relaxed)
+                return (.refused(.capacity), 0)
+            }
+        }
+        let inserted = box.state.withLock { shard in
+            guard shard.kinds[key.pool] != nil else { return false }
+            if let frame = shard.objects[name]?[index] {
+                // The caller broke the one-put-per-key rule; keep the later bytes, return the room.
+                shard.frame(frame).copyMemory(from: page.baseAddress!, byteCount: pageSize)
+                releaseRoom()
+                return true
+            }
+            shard.insert(name, index, page)
+            return true
+        }
+        guard inserted else {
+            releaseRoom()
+            rejectNoSuchPool.add(1, ordering: .relaxed)
+            return (.refused(.noSuchPool), 0)
+        }
+        succPuts.add(1, ordering: .relaxed)
+        return (.stored, pageSize)
     }
 
     public func get(_ key: Key, into page: UnsafeMutableRawBufferPointer) throws(TmemError) -> Bool {
         precondition(page.count == pageSize, "a page is \(pageSize) bytes")
-        let objectIndex = ObjectIndex(object: key.object.rawValue, index: key.index.rawValue)
-        let hit = shard(for: key).state.withLock { shard in
-            guard let frame = shard.pools[key.pool]?[objectIndex] else { return false }
+        let name = ObjectName(pool: key.pool, object: key.object.rawValue)
+        let hit = shard(for: name).state.withLock { shard in
+            guard let frame = shard.objects[name]?[key.index.rawValue] else { return false }
             page.baseAddress!.copyMemory(from: shard.frame(frame), byteCount: pageSize)
+            shard.touch(frame)
             return true
         }
         if hit { getHits.add(1, ordering: .relaxed) } else { getMisses.add(1, ordering: .relaxed) }
@@ -209,41 +221,62 @@ public final class RAMPool: Backend {
 
     @discardableResult
     public func flushPage(_ key: Key) -> Bool {
-        let objectIndex = ObjectIndex(object: key.object.rawValue, index: key.index.rawValue)
-        return shard(for: key).state.withLock { shard in
-            guard let frame = shard.pools[key.pool]?.removeValue(forKey: objectIndex) else { return false }
-            shard.freeFrames.append(frame)
-            release()
-            return true
-        }
+        let name = ObjectName(pool: key.pool, object: key.object.rawValue)
+        let held = shard(for: name).state.withLock { $0.remove(name, key.index.rawValue) }
+        if held { releaseRoom() }
+        return held
     }
 
     @discardableResult
     public func flushObject(pool: PoolID, object: ObjectID) -> Int {
-        var dropped = 0
-        for box in shards {
-            box.state.withLock { shard in
-                guard let entries = shard.pools[pool] else { return }
-                for (objectIndex, frame) in entries where objectIndex.object == object.rawValue {
-                    shard.pools[pool]![objectIndex] = nil
-                    shard.freeFrames.append(frame)
-                    release()
-                    dropped += 1
-                }
+        let name = ObjectName(pool: pool, object: object.rawValue)
+        return shard(for: name).state.withLock { shard in
+            guard let frames = shard.objects.removeValue(forKey: name) else { return 0 }
+            for frame in frames.values {
+                shard.release(frame)
+                releaseRoom()
             }
+            return frames.count
         }
-        return dropped
     }
 
-    private func shard(for key: Key) -> ShardBox {
-        var h = UInt64(key.index.rawValue) &* 0x9E37_79B9_7F4A_7C15
-        h ^= key.object.rawValue &* 0xC2B2_AE3D_27D4_EB4F
-        h ^= UInt64(key.pool.rawValue) &* 0x1656_67B1_9E37_79F9
+    public func usage(of pool: PoolID) -> PoolUsage? {
+        var total = PoolUsage()
+        for box in shards {
+            let live = box.state.withLock { shard -> Bool in
+                guard shard.kinds[pool] != nil else { return false }
+                if let usage = shard.usage[pool] { total.add(usage) }
+                return true
+            }
+            if !live { return nil }
+        }
+        return total
+    }
+
+    /// Drops the least recently used ephemeral page of the next shard that has one.
+    ///
+    /// - Returns: false when no shard holds an ephemeral page.
+    private func evictOne() -> Bool {
+        let start = evictionCursor.wrappingAdd(1, ordering: .relaxed).oldValue
+        for step in 0..<Self.shardCount {
+            let box = shards[(start &+ step) & (Self.shardCount - 1)]
+            if box.state.withLock({ $0.evictColdest() }) {
+                releaseRoom()
+                evicted.add(1, ordering: .relaxed)
+                return true
+            }
+        }
+        return false
+    }
+
+    private func shard(for name: ObjectName) -> ShardBox {
+        var h = name.object &* 0xC2B2_AE3D_27D4_EB4F
+        h ^= UInt64(name.pool.rawValue) &* 0x1656_67B1_9E37_79F9
         return shards[Int(truncatingIfNeeded: h >> 59) & (Self.shardCount - 1)]
     }
 
     /// Claims room for one page, or returns false if that would pass the capacity.
-    private func reserve() -> Bool {
+    private func reserveRoom() -> Bool {
         let after = used.wrappingAdd(pageSize, ordering: .relaxed).newValue
         if after > capacityBytes.load(ordering: .relaxed) {
             used.wrappingSubtract(pageSize, ordering: .relaxed)
@@ -253,7 +286,7 @@ public final class RAMPool: Backend {
         return true
     }
 
-    private func release() {
+    private func releaseRoom() {
         used.wrappingSubtract(pageSize, ordering: .relaxed)
         pages.subtract(1, ordering: .relaxed)
     }

@@ -57,6 +57,29 @@ final class Area: Sendable {
         try stripes[offset % Self.stripeCount].withLock(body)
     }
 
+    /// The stripes of a set of slots, as a 128-bit mask (``stripeCount`` is 128).
+    static func stripes<S: Sequence<Int>>(of offsets: S) -> StripeSet {
+        var set = StripeSet()
+        for offset in offsets { set.insert(offset % stripeCount) }
+        return set
+    }
+
+    /// Runs `body` holding the stripe locks of every slot in `stripes`, taken in ascending order (the one
+    /// order every multi-stripe holder uses, so two batches cannot deadlock). `body` gets the counters of
+    /// one of the held stripes: a batch's counts may land in any stripe, as only their sums are read.
+    func withSlots<R, E: Error>(
+        _ stripes: StripeSet, _ body: (inout FrontswapCounters) throws(E) -> R
+    ) throws(E) -> R {
+        var remaining = stripes
+        guard let first = remaining.popFirst() else {
+            var scratch = FrontswapCounters()
+            return try body(&scratch)
+        }
+        return try self.stripes[first].withLock { (counters: inout FrontswapCounters) throws(E) -> R in
+            remaining.isEmpty ? try body(&counters) : try withSlots(remaining, body)
+        }
+    }
+
     /// The sum of every stripe's counters.
     var counters: FrontswapCounters {
         var total = FrontswapCounters()
@@ -94,5 +117,30 @@ extension UnsafeMutablePointer where Pointee == Mutex<FrontswapCounters> {
     @inline(__always)
     func withLock<R, E: Error>(_ body: (inout FrontswapCounters) throws(E) -> R) throws(E) -> R {
         try pointee.withLock { (value: inout FrontswapCounters) throws(E) -> R in try body(&value) }
+    }
+}
+
+/// A set of stripe numbers (0..<128) as two words.
+struct StripeSet {
+    var low: UInt64 = 0
+    var high: UInt64 = 0
+
+    var isEmpty: Bool { low == 0 && high == 0 }
+
+    mutating func insert(_ stripe: Int) {
+        if stripe < 64 { low |= 1 << UInt64(stripe) } else { high |= 1 << UInt64(stripe - 64) }
+    }
+
+    /// Removes and returns the lowest stripe.
+    mutating func popFirst() -> Int? {
+        if low != 0 {
+            let bit = low.trailingZeroBitCount
+            low &= low &- 1
+            return bit
+        }
+        guard high != 0 else { return nil }
+        let bit = high.trailingZeroBitCount
+        high &= high &- 1
+        return 64 + bit
     }
 }

@@ -21,44 +21,59 @@ extension Frontswap {
         guard page.count == pageSize else { throw .pageSize(page.count) }
         let state = try self.area(area, offset)
         let slot = offset.rawValue
-        defer { writeBackIfWanted() }
+        defer { wakeReclaimerIfWanted() }
         return try state.withSlot(slot) { (counters: inout FrontswapCounters) throws(FrontswapError) -> StoreResult in
-            let wasHeld = state.tmemMap[slot]
-            let reason: RefusalReason
-            if state.enabled.load(ordering: .acquiring) {
-                switch backend.put(state.key(slot), page: page) {
-                case .stored:
-                    if !wasHeld {
-                        state.tmemMap.set(slot)
-                        counters.currPages += 1
-                    }
-                    state.diskMap.clear(slot)
-                    counters.succStores += 1
-                    return .tmem
-                case .refused(let why):
-                    reason = why
-                }
-            } else {
-                reason = .areaDisabled
-            }
-            // Refused: the backend promised to drop an older copy; drop it here too, so that no backend
-            // bug can leave a stale page behind the map's back.
-            if wasHeld {
-                backend.flushPage(state.key(slot))
-                state.tmemMap.clear(slot)
-                counters.currPages -= 1
-            }
-            do throws(BackingDeviceError) {
-                try state.device.write(slot: slot, page: page)
-            } catch {
-                state.diskMap.clear(slot)
-                counters.deviceErrors += 1
-                throw .device(error)
-            }
-            state.diskMap.set(slot)
-            counters.failedStores += 1
-            return .disk(reason)
+            let result: PutResult =
+                state.enabled.load(ordering: .acquiring)
+                ? backend.put(state.key(slot), page: page) : .refused(.areaDisabled)
+            return try settleStore(state, slot: slot, page: page, result, &counters)
         }
+    }
+
+    /// Finishes a store once the backend answered (the slot's stripe lock held): records an accepted page
+    /// in the map, or writes a refused one to the backing device.
+    func settleStore(
+        _ state: Area, slot: Int, page: UnsafeRawBufferPointer, _ result: PutResult, _ counters: inout FrontswapCounters
+    ) throws(FrontswapError) -> StoreResult {
+        let wasHeld = state.tmemMap[slot]
+        let reason: RefusalReason
+        switch result {
+        case .stored:
+            if !wasHeld {
+                state.tmemMap.set(slot)
+                counters.currPages += 1
+            }
+            state.diskMap.clear(slot)
+            counters.succStores += 1
+            return .tmem
+        case .refused(let why):
+            reason = why
+        }
+        // Refused: the backend promised to drop an older copy; drop it here too, so that no backend
+        // bug can leave a stale page behind the map's back.
+        if wasHeld {
+            backend.flushPage(state.key(slot))
+            state.tmemMap.clear(slot)
+            counters.currPages -= 1
+        }
+        do throws(BackingDeviceError) {
+            try state.device.write(slot: slot, page: page)
+        } catch {
+            state.diskMap.clear(slot)
+            counters.deviceErrors += 1
+            throw .device(error)
+        }
+        state.diskMap.set(slot)
+        counters.failedStores += 1
+        return .disk(reason)
+    }
+
+    /// Tells the reclaimer to run when the backend asks for pages back: one cheap read per store, and
+    /// the work happens on the reclaimer's thread, never the storing one.
+    @inline(__always)
+    func wakeReclaimerIfWanted() {
+        guard let reclaimer, backend.writebackWanted > 0 else { return }
+        reclaimer.wake()
     }
 
     /// Loads a slot's page (mirrors `__frontswap_load`): from transcendent memory if the frontswap map has
@@ -70,46 +85,73 @@ extension Frontswap {
     ///   - offset: The slot, in 0..<pages.
     ///   - page: Exactly 4096 bytes to fill; untouched when the result is `.notStored`.
     /// - Returns: Where the page came from, or `.notStored`.
-    /// - Throws: ``FrontswapError`` for an unknown area, an offset out of range, a failed device read, or a
-    ///   page the backend found damaged (that page is then dropped; damaged bytes are never returned).
-    /// - Precondition: A persistent backend returns every page it accepted; a miss on a held slot traps.
+    /// - Throws: ``FrontswapError`` for an unknown area, an offset out of range, or a failed device read;
+    ///   and when transcendent memory cannot return a page it holds: ``FrontswapError/isPageLost`` when the
+    ///   page is gone (the backend lost it, missed, or found its copy damaged: the slot is then emptied and
+    ///   the loss counted in `lostPages`; damaged bytes are never returned), ``FrontswapError/isRetryable``
+    ///   when the backend cannot answer now (the slot keeps its page; try again).
     public func load(_ area: SwapArea, offset: PageOffset, into page: UnsafeMutableRawBufferPointer)
         throws(FrontswapError) -> LoadResult
     {
         guard page.count == pageSize else { throw .pageSize(page.count) }
         let state = try self.area(area, offset)
         let slot = offset.rawValue
-        let exclusive = configuration.exclusiveLoads
         return try state.withSlot(slot) { (counters: inout FrontswapCounters) throws(FrontswapError) -> LoadResult in
-            if state.tmemMap[slot] {
-                let key = state.key(slot)
-                let hit: Bool
-                do throws(TmemError) {
-                    hit = try backend.get(key, into: page)
-                } catch {
-                    backend.flushPage(key)
-                    state.tmemMap.clear(slot)
-                    counters.currPages -= 1
-                    throw .backend(error, area, offset)
-                }
-                precondition(hit, "transcendent memory lost \(offset) of \(area), which it had accepted")
-                if exclusive {
-                    backend.flushPage(key)
-                    state.tmemMap.clear(slot)
-                    counters.currPages -= 1
-                }
-                counters.loads += 1
-                return .tmem
-            }
-            guard state.diskMap[slot] else { return .notStored }
-            do throws(BackingDeviceError) {
-                try state.device.read(slot: slot, into: page)
+            guard state.tmemMap[slot] else { return try loadFromDevice(state, slot: slot, into: page, &counters) }
+            let outcome: GetResult
+            do throws(TmemError) {
+                outcome = try backend.get(state.key(slot), into: page) ? .hit : .miss
             } catch {
-                counters.deviceErrors += 1
-                throw .device(error)
+                outcome = .failed(error)
             }
-            counters.diskLoads += 1
-            return .disk
+            try settleLoad(state, slot: slot, outcome, &counters)
+            return .tmem
+        }
+    }
+
+    /// Reads a slot the map does not record from the backing device (the slot's stripe lock held).
+    func loadFromDevice(
+        _ state: Area, slot: Int, into page: UnsafeMutableRawBufferPointer, _ counters: inout FrontswapCounters
+    ) throws(FrontswapError) -> LoadResult {
+        guard state.diskMap[slot] else { return .notStored }
+        do throws(BackingDeviceError) {
+            try state.device.read(slot: slot, into: page)
+        } catch {
+            counters.deviceErrors += 1
+            throw .device(error)
+        }
+        counters.diskLoads += 1
+        return .disk
+    }
+
+    /// Finishes a load of a slot the map records, once the backend answered (the slot's stripe lock held).
+    ///
+    /// - Throws: For anything but a hit: the page is lost (slot emptied, counted) or unreachable now
+    ///   (slot kept, counted).
+    func settleLoad(_ state: Area, slot: Int, _ outcome: GetResult, _ counters: inout FrontswapCounters)
+        throws(FrontswapError)
+    {
+        let key = state.key(slot)
+        switch outcome {
+        case .hit:
+            if configuration.exclusiveLoads {
+                backend.flushPage(key)
+                state.tmemMap.clear(slot)
+                counters.currPages -= 1
+            }
+            counters.loads += 1
+        case .failed(let error) where error.isRetryable:
+            counters.retryableErrors += 1
+            throw .backend(error, state.id, PageOffset(slot))
+        case .miss, .failed:
+            // Gone for good: forget it (a damaged copy is dropped too), so no later load returns anything
+            // but `.notStored` for this slot.
+            backend.flushPage(key)
+            state.tmemMap.clear(slot)
+            counters.currPages -= 1
+            counters.lostPages += 1
+            if case .failed(let error) = outcome { throw .backend(error, state.id, PageOffset(slot)) }
+            throw .missing(state.id, PageOffset(slot))
         }
     }
 

@@ -62,11 +62,10 @@ public final class Frontswap: Sendable {
     public let backend: any Backend
     /// The options in force.
     public let configuration: Configuration
+    /// The background worker that repatriates pages when the backend asks (``Backend/writebackWanted``),
+    /// shared with the other frontends of the same backend; nil when nobody reclaims.
+    public let reclaimer: Reclaimer?
     let areas: AreaTable
-    /// The backend, when it keeps pages in a writeback order (zswap-style writeback and shrink order).
-    let writebackSource: (any WritebackSource)?
-    /// Set while one thread repatriates at the backend's request, so others do not pile on.
-    let writingBack = Atomic<Bool>(false)
     /// Serialises the creation of areas (not their use).
     private let creation = Mutex(())
 
@@ -75,14 +74,20 @@ public final class Frontswap: Sendable {
     /// - Parameters:
     ///   - backend: Where accepted pages go.
     ///   - configuration: Exclusive loads and the number of areas.
-    public init(backend: any Backend, configuration: Configuration = .init()) {
+    ///   - reclaimer: The reclaimer of `backend` to join: it then repatriates this frontend's pages (and
+    ///     only its own) when the backend asks, off the store path. Without one, a backend past its limit
+    ///     refuses stores (they go to the backing device) and nothing moves back until ``shrink(toPages:)``.
+    public init(backend: any Backend, configuration: Configuration = .init(), reclaimer: Reclaimer? = nil) {
+        precondition(reclaimer == nil || reclaimer!.backend === backend, "a reclaimer serves one backend")
         self.backend = backend
         self.configuration = configuration
+        self.reclaimer = reclaimer
         areas = AreaTable(count: configuration.maxAreas)
-        writebackSource = backend as? any WritebackSource
+        reclaimer?.attach(self)
     }
 
     deinit {
+        reclaimer?.detach(self)
         for i in 0..<configuration.maxAreas {
             if let area = areas[i] { backend.destroyPool(area.pool) }
         }

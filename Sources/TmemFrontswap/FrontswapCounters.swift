@@ -20,6 +20,15 @@ public struct FrontswapCounters: Sendable, Equatable, CustomStringConvertible {
     public var diskLoads = 0
     /// Operations that failed because the backing device did (full disk, I/O error).
     public var deviceErrors = 0
+    /// Pages transcendent memory had accepted and could not return: it said they were lost, found its
+    /// copy damaged, or missed on a slot the map records. Each was reported to the caller as an error.
+    public var lostPages = 0
+    /// Loads (and repatriations) that failed because transcendent memory could not answer then; the
+    /// slot kept its page.
+    public var retryableErrors = 0
+    /// Pages the reclaimer or shrink could not repatriate (the device failed, or the backend could not
+    /// return them); each stayed where it was.
+    public var writebackErrors = 0
 
     /// Creates zeroed counters.
     public init() {}
@@ -38,5 +47,8 @@ public struct FrontswapCounters: Sendable, Equatable, CustomStringConvertible {
         repatriatedPages += other.repatriatedPages
         diskLoads += other.diskLoads
         deviceErrors += other.deviceErrors
+        lostPages += other.lostPages
+        retryableErrors += other.retryableErrors
+        writebackErrors += other.writebackErrors
     }
 }

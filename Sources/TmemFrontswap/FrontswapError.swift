@@ -8,7 +8,7 @@ import Tmem
 public struct FrontswapError: Error, Hashable, Sendable, CustomStringConvertible {
     private enum Code: Hashable, Sendable {
         case unknownArea, areaOutOfRange, offsetOutOfRange, sizeMismatch, deviceMismatch, invalidSize
-        case device, backend, pageSize
+        case device, backend, pageSize, lost, retryable
     }
 
     private let code: Code
@@ -46,7 +46,17 @@ public struct FrontswapError: Error, Hashable, Sendable, CustomStringConvertible
         .init(.device, "swap device: \(error.message)", device: error)
     }
     static func backend(_ error: TmemError, _ area: SwapArea, _ offset: PageOffset) -> Self {
-        .init(.backend, "transcendent memory lost \(offset) of \(area): \(error.message)")
+        if error.isRetryable {
+            return .init(.retryable, "transcendent memory cannot return \(offset) of \(area) now: \(error.message)")
+        }
+        return .init(.lost, "transcendent memory lost \(offset) of \(area): \(error.message)")
+    }
+    /// A frontend found nothing for a slot it had stored (a page lost earlier, or never stored).
+    public static func lostOnLoad(_ area: SwapArea, _ offset: PageOffset) -> Self {
+        .init(.lost, "\(offset) of \(area) holds no page: it was lost earlier")
+    }
+    static func missing(_ area: SwapArea, _ offset: PageOffset) -> Self {
+        .init(.lost, "transcendent memory lost \(offset) of \(area): it no longer holds a page it had accepted")
     }
     static func poolCreation(_ error: TmemError, _ area: SwapArea) -> Self {
         .init(.backend, "transcendent memory has no pool for \(area): \(error.message)")
@@ -55,6 +65,12 @@ public struct FrontswapError: Error, Hashable, Sendable, CustomStringConvertible
         .init(.pageSize, "a page is \(Tmem.pageSize) bytes, not \(count)")
     }
 
+    /// True when the page of the slot is gone: transcendent memory lost it or found its copy damaged.
+    /// The slot now holds nothing (a later load answers `.notStored`); the error is the only report of it.
+    public var isPageLost: Bool { code == .lost }
+    /// True when transcendent memory could not answer now (a timeout, an unreachable host): the slot
+    /// still records the page, and the same call may succeed later.
+    public var isRetryable: Bool { code == .retryable }
     /// True when the backing device failed (full disk, I/O error).
     public var isDeviceError: Bool { code == .device }
     /// True when the area, offset or size given was not valid.

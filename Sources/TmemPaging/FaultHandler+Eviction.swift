@@ -80,8 +80,9 @@ extension FaultHandler {
         publish()
     }
 
-    /// Drops pages from the region, storing the dirty ones first; then drops them all with one
-    /// `process_madvise(MADV_DONTNEED)` (one `madvise` each where the kernel lacks it).
+    /// Drops pages from the region, storing the dirty ones first (one frontswap batch: one backend
+    /// round trip); then drops them all with one `process_madvise(MADV_DONTNEED)` (one `madvise` each
+    /// where the kernel lacks it).
     ///
     /// - Returns: false if a store failed (the swap file could not be written): that page stays mapped,
     ///   writable and dirty, back in the ring; the others are evicted.
@@ -89,34 +90,38 @@ extension FaultHandler {
         var allStored = true
         var dropped = 0
         if writeProtectActive { writeProtectDirty(batch) }
-        for page in batch {
-            switch pages.state(page) {
-            case .zero, .clean:
-                // Write-protected since it was mapped, so unchanged: its slot (or, for a zero page, nothing
-                // at all) already holds it. A writer racing this blocks on a WP fault, served after the drop.
-                counts.cleanEvictionsSkipped += 1
-            case .dirty:
-                if !store(page) {
-                    if writeProtectActive {
-                        check(
-                            Userfaultfd.writeProtect(uffd, address(page), pageSize, protect: false),
-                            "un-write-protect"
-                        )
+        withUnsafeTemporaryAllocation(of: Bool.self, capacity: batch.count) { stored in
+            storeDirty(batch, stored: stored)
+            for (i, page) in batch.enumerated() {
+                switch pages.state(page) {
+                case .zero, .clean:
+                    // Write-protected since it was mapped, so unchanged: its slot (or, for a zero page,
+                    // nothing at all) already holds it. A writer racing this blocks on a WP fault, served
+                    // after the drop.
+                    counts.cleanEvictionsSkipped += 1
+                case .dirty:
+                    if !stored[i] {
+                        if writeProtectActive {
+                            check(
+                                Userfaultfd.writeProtect(uffd, address(page), pageSize, protect: false),
+                                "un-write-protect"
+                            )
+                        }
+                        counts.failedEvictions += 1
+                        if pages[page].flags & PageMeta.protected != 0 {
+                            protected.append(page)
+                        } else {
+                            probation.append(page)
+                        }
+                        allStored = false
+                        continue
                     }
-                    counts.failedEvictions += 1
-                    if pages[page].flags & PageMeta.protected != 0 {
-                        protected.append(page)
-                    } else {
-                        probation.append(page)
-                    }
-                    allStored = false
-                    continue
+                case .missing, .evicted:
+                    preconditionFailure("PagedRegion: page \(page) is in the resident ring but \(pages.state(page))")
                 }
-            case .missing, .evicted:
-                preconditionFailure("PagedRegion: page \(page) is in the resident ring but \(pages.state(page))")
+                dropList[dropped] = iovec(iov_base: address(page), iov_len: pageSize)
+                dropped += 1
             }
-            dropList[dropped] = iovec(iov_base: address(page), iov_len: pageSize)
-            dropped += 1
         }
         drop(count: dropped)
         for i in 0..<dropped {
@@ -160,18 +165,43 @@ extension FaultHandler {
         }
     }
 
-    /// Stores a dirty page straight from the region into its frontswap slot.
-    private func store(_ page: Int) -> Bool {
-        trace?.store(area.rawValue, offset: page)
-        do {
-            _ = try frontswap!.store(
-                area,
-                offset: PageOffset(page),
-                page: UnsafeRawBufferPointer(start: address(page), count: pageSize)
-            )
-            return true
-        } catch {
-            return false
+    /// Stores the dirty pages of a batch straight from the region into their frontswap slots, with one
+    /// ``Frontswap/storeBatch(_:offsets:pages:results:)``; `stored[i]` says whether `batch[i]` is safe
+    /// to drop (true for pages that were not dirty).
+    private func storeDirty(_ batch: [Int], stored: UnsafeMutableBufferPointer<Bool>) {
+        var dirty = 0
+        for (i, page) in batch.enumerated() {
+            let isDirty = pages.state(page) == .dirty
+            stored.initializeElement(at: i, to: !isDirty)
+            if isDirty { dirty += 1 }
+        }
+        guard dirty > 0 else { return }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: dirty) { offsets in
+            withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: dirty) { sources in
+                withUnsafeTemporaryAllocation(of: Result<StoreResult, FrontswapError>.self, capacity: dirty) { results in
+                    var n = 0
+                    for page in batch where pages.state(page) == .dirty {
+                        trace?.store(area.rawValue, offset: page)
+                        offsets.initializeElement(at: n, to: page)
+                        sources.initializeElement(at: n, to: UnsafeRawPointer(address(page)))
+                        results.initializeElement(at: n, to: .success(.tmem))
+                        n += 1
+                    }
+                    do {
+                        try frontswap!.storeBatch(
+                            area, offsets: UnsafeBufferPointer(offsets), pages: UnsafeBufferPointer(sources),
+                            results: results)
+                    } catch {
+                        preconditionFailure("PagedRegion: its own area rejected an eviction batch: \(error)")
+                    }
+                    var j = 0
+                    for (i, page) in batch.enumerated() where pages.state(page) == .dirty {
+                        if case .success = results[j] { stored[i] = true }
+                        j += 1
+                    }
+                    _ = results.deinitialize()
+                }
+            }
         }
     }
 

@@ -101,14 +101,9 @@ extension FaultHandler {
 
     /// An evicted page: load it and its readahead run from frontswap, map them in one UFFDIO_COPY.
     private func majorFault(_ page: Int, write: Bool) {
-        let run = readaheadRun(page)
-        makeRoom(run.count)
-        for other in run {
-            let result = load(other, into: staging.baseAddress! + (other - run.lowerBound) * pageSize)
-            if other == page {
-                if result == .disk { counts.diskFaults += 1 } else { counts.tmemFaults += 1 }
-            }
-        }
+        let wanted = readaheadRun(page)
+        makeRoom(wanted.count)
+        guard let run = loadRun(wanted, faulting: page) else { return }
         // Bookkeeping first (all of it before the wake-up, so the woken thread sees its fault counted).
         let budget = budgetPages.load(ordering: .relaxed)
         for other in run {
@@ -153,22 +148,97 @@ extension FaultHandler {
 
     // MARK: - Frontswap
 
-    /// Loads a slot's page into `buffer`; traps when it cannot (the page's bytes would be lost, which the
-    /// kernel answers with SIGBUS).
-    private func load(_ page: Int, into buffer: UnsafeMutableRawPointer) -> LoadResult {
-        trace?.load(area.rawValue, offset: page)
-        let result: LoadResult
-        do {
-            result = try frontswap!.load(
-                area,
-                offset: PageOffset(page),
-                into: UnsafeMutableRawBufferPointer(start: buffer, count: pageSize)
-            )
-        } catch {
-            fatalError("PagedRegion cannot bring back page \(page) at \(address(page)): \(error)")
+    /// How often a load that frontswap could not serve *now* (a backend that did not answer) is tried
+    /// again before the page counts as lost, and the first pause (doubling: 1 + 2 + ... + 32 ms).
+    static let loadRetries = 6
+    static let firstRetryPauseMicroseconds: UInt32 = 1000
+
+    /// Loads a fault's run into the staging buffer with one frontswap batch (one backend round trip),
+    /// retrying pages the backend could not serve now.
+    ///
+    /// - Returns: The part of the run that came back, contiguous around `page`; nil when `page` itself
+    ///   could not be brought back, in which case its faulting access fails with SIGBUS (UFFDIO_POISON),
+    ///   as the kernel fails an access to a page it cannot read back from swap. Nothing is mapped wrong.
+    private func loadRun(_ run: ClosedRange<Int>, faulting page: Int) -> ClosedRange<Int>? {
+        var lowest = run.lowerBound
+        var highest = run.upperBound
+        var lost: FrontswapError?
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: run.count) { offsets in
+            withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: run.count) { buffers in
+                withUnsafeTemporaryAllocation(of: Result<LoadResult, FrontswapError>.self, capacity: run.count) { results in
+                    for (i, other) in run.enumerated() {
+                        trace?.load(area.rawValue, offset: other)
+                        offsets.initializeElement(at: i, to: other)
+                        buffers.initializeElement(at: i, to: staging.baseAddress! + i * pageSize)
+                        results.initializeElement(at: i, to: .success(.notStored))
+                    }
+                    do {
+                        try frontswap!.loadBatch(
+                            area, offsets: UnsafeBufferPointer(offsets), into: UnsafeBufferPointer(buffers),
+                            results: results)
+                    } catch {
+                        preconditionFailure("PagedRegion: its own area rejected a load batch: \(error)")
+                    }
+                    for (i, other) in run.enumerated() {
+                        var result = results[i]
+                        var pause = Self.firstRetryPauseMicroseconds
+                        for _ in 0..<Self.loadRetries {
+                            guard case .failure(let error) = result, error.isRetryable else { break }
+                            usleep(pause)
+                            pause *= 2
+                            result = loadOne(other, into: buffers[i])
+                        }
+                        let failure: FrontswapError?
+                        switch result {
+                        case .success(.tmem), .success(.disk): failure = nil
+                        case .success(.notStored): failure = .lostOnLoad(area, PageOffset(other))
+                        case .failure(let error): failure = error
+                        }
+                        if other == page {
+                            if let failure { lost = failure } else if case .success(.disk) = result {
+                                counts.diskFaults += 1
+                            } else {
+                                counts.tmemFaults += 1
+                            }
+                        } else if failure != nil {
+                            // A neighbour that did not come back is left out of the run (its own fault
+                            // will report it).
+                            if other < page { lowest = max(lowest, other + 1) } else { highest = min(highest, other - 1) }
+                        }
+                    }
+                    _ = results.deinitialize()
+                }
+            }
         }
-        precondition(result != .notStored, "PagedRegion: page \(page) was evicted but frontswap holds nothing for it")
-        return result
+        guard let lost else {
+            // The staging buffer holds the run from its first page: drop the left-out lower pages.
+            if lowest > run.lowerBound {
+                let skip = lowest - run.lowerBound
+                staging.baseAddress!.copyMemory(
+                    from: staging.baseAddress! + skip * pageSize, byteCount: (highest - lowest + 1) * pageSize)
+            }
+            return lowest...highest
+        }
+        counts.lostPages += 1
+        counts.lastLoss = "page \(page) at \(address(page)): \(lost.message)"
+        publish()
+        if let error = Userfaultfd.poison(uffd, address(page), pageSize) {
+            fatalError(
+                "PagedRegion cannot bring back page \(page) at \(address(page)) (\(lost.message)), and cannot fail "
+                    + "the access alone: UFFDIO_POISON failed: \(error)")
+        }
+        return nil
+    }
+
+    /// Loads one slot's page again (a retry after a backend that could not answer).
+    private func loadOne(_ page: Int, into buffer: UnsafeMutableRawPointer) -> Result<LoadResult, FrontswapError> {
+        do throws(FrontswapError) {
+            return .success(
+                try frontswap!.load(
+                    area, offset: PageOffset(page), into: UnsafeMutableRawBufferPointer(start: buffer, count: pageSize)))
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// Frees a page's frontswap slot (its copy is stale or about to be).

@@ -27,9 +27,12 @@ struct RegionResources {
     var removeSwapFile = false
     var colocation = PagedRegion.Colocation.none
     var frontswap: Frontswap?
+    /// The reclaimer the region started for itself (none when the configuration brought one).
+    var ownReclaimer: Reclaimer?
 
     /// Undoes what was done, in reverse.
     func release() {
+        ownReclaimer?.stop()
         if let frontswap { _ = try? frontswap.invalidateArea(SwapArea(0)) }
         if removeSwapFile { unlink(swapFilePath) }
         if ackFD >= 0 { close(ackFD) }
@@ -150,7 +153,20 @@ extension FaultHandler {
         } catch {
             throw .swapFile(error.message, errno: error.errno)
         }
-        let frontswap = Frontswap(backend: backend, configuration: .init(maxAreas: 1))
+        let reclaimer: Reclaimer
+        if let shared = configuration.reclaimer {
+            guard shared.backend === backend else {
+                throw .invalidArgument("the configuration's reclaimer serves another backend")
+            }
+            reclaimer = shared
+        } else {
+            reclaimer = Reclaimer(backend: backend)
+            do throws(TmemError) { try reclaimer.start() } catch {
+                throw .frontswap("cannot start the region's reclaimer: \(error.message)")
+            }
+            r.ownReclaimer = reclaimer
+        }
+        let frontswap = Frontswap(backend: backend, configuration: .init(maxAreas: 1), reclaimer: reclaimer)
         do {
             try frontswap.initArea(SwapArea(0), pages: pageCount, device: device)
         } catch {
@@ -183,6 +199,7 @@ extension FaultHandler {
         _ = write(signalFD, &one, 8)
         if let thread { pthread_join(thread, nil) }
         thread = nil
+        ownReclaimer?.stop()
 
         _ = try? frontswap?.invalidateArea(area)
         trace?.invalidateArea(area.rawValue)

@@ -72,6 +72,8 @@ final class FaultHandler: @unchecked Sendable {
     let control = Mutex(())
 
     var frontswap: Frontswap?
+    /// The reclaimer this region started and stops (nil when it shares one).
+    let ownReclaimer: Reclaimer?
     var pages: PageTable
     /// Resident pages on probation (all of them under `.fifo`), oldest first.
     var probation: ResidentQueue
@@ -119,6 +121,7 @@ final class FaultHandler: @unchecked Sendable {
         colocation = r.colocation
         budgetPages = Atomic(r.budgetPages)
         frontswap = r.frontswap
+        ownReclaimer = r.ownReclaimer
         self.pages = pages
         self.trace = trace
         probation = ResidentQueue(capacity: r.budgetPages)

@@ -1,3 +1,5 @@
+import TmemFrontswap
+
 extension PagedRegion {
     /// How a region chooses victims, reads ahead, tracks writes and records.
     public struct Configuration: Sendable {
@@ -27,6 +29,10 @@ extension PagedRegion {
         public var recordTrace: String?
         /// Where the handler thread runs relative to the threads whose faults it serves.
         public var colocation: Colocation
+        /// The reclaimer of the region's backend, when several regions (or other frontends) share the
+        /// backend and should give memory back fairly; nil: the region starts one of its own, which
+        /// repatriates its cold pages to its swap file off the fault path, and stops it on close.
+        public var reclaimer: Reclaimer?
 
         /// Creates a configuration.
         ///
@@ -39,6 +45,7 @@ extension PagedRegion {
         ///   - swapFileDirectIO: Open the swap file with `O_DIRECT`.
         ///   - recordTrace: A path to record the frontswap operations to, or nil.
         ///   - colocation: Where the handler runs relative to faulting threads.
+        ///   - reclaimer: A shared reclaimer of the backend, or nil for one of the region's own.
         public init(
             residentBudget: Int = 64 << 20,
             victimPolicy: VictimPolicy = .segmented,
@@ -47,7 +54,8 @@ extension PagedRegion {
             swapFile: SwapFileLocation = .temporary(directory: nil),
             swapFileDirectIO: Bool = false,
             recordTrace: String? = nil,
-            colocation: Colocation = .followFaultingThread
+            colocation: Colocation = .followFaultingThread,
+            reclaimer: Reclaimer? = nil
         ) {
             self.residentBudget = residentBudget
             self.victimPolicy = victimPolicy
@@ -57,6 +65,7 @@ extension PagedRegion {
             self.swapFileDirectIO = swapFileDirectIO
             self.recordTrace = recordTrace
             self.colocation = colocation
+            self.reclaimer = reclaimer
         }
     }
 

@@ -49,6 +49,11 @@ public struct PagingStatistics: Sendable, Equatable, CustomStringConvertible {
     public var frontswap = FrontswapCounters()
     /// Why trace recording stopped, if it did.
     public var traceFailure: String?
+    /// Pages that could not be brought back (frontswap lost them or could not reach them): each such
+    /// page's faulting access got SIGBUS, as a page the kernel cannot read back from swap does.
+    public var lostPages = 0
+    /// Why the last of them was lost, for people.
+    public var lastLoss: String?
 
     /// Creates zeroed statistics.
     public init() {}

@@ -93,6 +93,13 @@ enum Userfaultfd {
         return result == 0 ? nil : Errno.current
     }
 
+    /// UFFDIO_POISON (Linux 6.6+): marks missing pages so that an access raises SIGBUS, and wakes the
+    /// threads waiting on them: how a page that cannot be brought back fails its faulting access.
+    static func poison(_ fd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int) -> Errno? {
+        var request = CUserfaultfd_uffdio_poison(range: range(start, length), mode: 0, updated: 0)
+        return CUserfaultfd_poison(fd, &request) == 0 ? nil : Errno.current
+    }
+
     /// UFFDIO_WRITEPROTECT: `protect` sets userfaultfd write-protection on present pages (a later write
     /// blocks with a WP fault); clearing it also wakes threads blocked on WP faults in the range.
     static func writeProtect(

@@ -38,6 +38,9 @@ public final class Replayer {
 
     /// The frontend the trace drives.
     public let frontswap: Frontswap
+    /// The backend's reclaimer, run on the replaying thread after each store that leaves the backend
+    /// wanting pages back, so that a replay's answers do not depend on thread timing.
+    public let reclaimer: Reclaimer
     private let corpus: PageCorpus
     private let swapFiles: SwapFiles
     private let wrapCorpus: Bool
@@ -59,7 +62,9 @@ public final class Replayer {
         backend: any Backend, corpus: PageCorpus, swapFiles: SwapFiles, exclusiveLoads: Bool = false,
         wrapCorpus: Bool = false
     ) {
-        frontswap = Frontswap(backend: backend, configuration: .init(exclusiveLoads: exclusiveLoads))
+        reclaimer = Reclaimer(backend: backend)
+        frontswap = Frontswap(
+            backend: backend, configuration: .init(exclusiveLoads: exclusiveLoads), reclaimer: reclaimer)
         self.corpus = corpus
         self.swapFiles = swapFiles
         self.wrapCorpus = wrapCorpus
@@ -106,7 +111,9 @@ public final class Replayer {
             guard (0..<corpus.pageCount).contains(k) else {
                 throw ReplayError.input("corpus page \(k) is out of range (the corpus has \(corpus.pageCount) pages)")
             }
-            switch try frontswap.store(SwapArea(area), offset: PageOffset(offset), page: corpus.page(k)) {
+            let result = try frontswap.store(SwapArea(area), offset: PageOffset(offset), page: corpus.page(k))
+            if frontswap.backend.writebackWanted > 0 { reclaimer.reclaim() }
+            switch result {
             case .tmem: return "tmem"
             case .disk: return "disk"
             }

@@ -22,8 +22,32 @@ extension ZPool {
     ///   guarantee that nobody uses or frees the handles being moved (hold your own locks across the call).
     @discardableResult
     public func compact(relocate: (_ old: ZPoolHandle, _ new: ZPoolHandle) -> Void) -> Int {
+        compact(sizeClasses: 0..<sizeClassCount, relocate: relocate)
+    }
+
+    /// The number of size classes: ``compact(sizeClasses:relocate:)`` takes a range of 0..<sizeClassCount.
+    public var sizeClassCount: Int { classes.count }
+
+    /// The size class of an allocated object, in 0..<``sizeClassCount`` (ascending object size).
+    ///
+    /// - Complexity: O(1), lock-free; thread-safe under the same condition as ``withObject(_:_:)``.
+    public func sizeClassIndex(of handle: ZPoolHandle) -> Int {
+        let span = handle.spanIndex
+        precondition(Int(span) < arena.spanCount, "ZPool.sizeClassIndex: \(handle) is not a pool handle")
+        return Int(arena.descriptor(span).pointee.classIndex)
+    }
+
+    /// ``compact(relocate:)`` for some size classes only: one step of an incremental compaction, so that
+    /// a caller that must stop its users while objects move (Zcache locks its shards) stops them briefly.
+    ///
+    /// - Parameters:
+    ///   - sizeClasses: The classes to compact, within 0..<``sizeClassCount``.
+    ///   - relocate: As for ``compact(relocate:)``.
+    /// - Returns: Bytes of spans given back to the OS.
+    @discardableResult
+    public func compact(sizeClasses: Range<Int>, relocate: (_ old: ZPoolHandle, _ new: ZPoolHandle) -> Void) -> Int {
         var released = 0
-        for sizeClass in classes {
+        for sizeClass in classes[sizeClasses] {
             while let span = drainEmptiestSpan(sizeClass, relocate: relocate) {
                 releaseSpan(span, bytes: sizeClass.geometry.spanBytes)
                 released += sizeClass.geometry.spanBytes

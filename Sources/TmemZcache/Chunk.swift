@@ -1,3 +1,4 @@
+import Tmem
 /// The entries of 64 consecutive indexes of one object: Zcache's page table, paid for per stored page.
 ///
 /// A chunk holds a presence bitmap, a same-filled bitmap and a packed array of one 8-byte value per
@@ -18,6 +19,16 @@ final class Chunk: @unchecked Sendable {
     let object: UInt64
     /// The first index this chunk covers (a multiple of 64).
     let base: UInt32
+    /// Whether its pool is ephemeral (then it sits on the shard's ephemeral LRU list, else on the
+    /// persistent one).
+    let ephemeral: Bool
+    /// Its object's record: invalidated when the object is flushed (``ObjectRecord``).
+    let record: ObjectRecord
+    /// Its pool's usage in this shard.
+    let usage: UsageCell
+    /// Neighbours in its record's chunk list, guarded by the record's ObjectTable shard lock.
+    unowned(unsafe) var nextInObject: Chunk?
+    unowned(unsafe) var previousInObject: Chunk?
     var present: UInt64 = 0
     var sameFilled: UInt64 = 0
     private(set) var values: UnsafeMutablePointer<UInt64>
@@ -28,19 +39,22 @@ final class Chunk: @unchecked Sendable {
     unowned(unsafe) var older: Chunk?
     unowned(unsafe) var newer: Chunk?
 
-    /// Bytes one chunk costs besides its value array: the object (about 96 bytes after malloc's
+    /// Bytes one chunk costs besides its value array: the object (about 128 bytes after malloc's
     /// rounding) and its share of the shard's hash table (about 32 bytes per entry at its load factor).
-    static let fixedCost = 128
+    static let fixedCost = 160
     /// The most one insertion can add to a chunk's cost (a new chunk, or an array doubling to 64).
     static let maxGrowth = fixedCost + 32 * 8
 
     /// Smallest value array: 4 entries, so a chunk with a single page costs about 160 bytes.
     static let minimumCapacity = 4
 
-    init(pool: UInt32, object: UInt64, base: UInt32) {
-        self.pool = pool
-        self.object = object
+    init(base: UInt32, ephemeral: Bool, record: ObjectRecord, usage: UsageCell) {
+        self.pool = record.name.pool
+        self.object = record.name.object
         self.base = base
+        self.ephemeral = ephemeral
+        self.record = record
+        self.usage = usage
         capacity = Self.minimumCapacity
         values = .allocate(capacity: capacity)
     }
@@ -113,11 +127,18 @@ final class Chunk: @unchecked Sendable {
     }
 }
 
-/// A compressed page's place in the pool, packed in a chunk's 8-byte value: the ZPool handle (32 bits)
-/// and the compressed length (13 bits; 4096 means stored uncompressed).
+/// A compressed page's place in the pool, packed in a chunk's 8-byte value: the ZPool handle (low 32
+/// bits), then either the compressed length (13 bits) or, for a page stored uncompressed (bit 63 set), a
+/// 31-bit checksum of its bytes. The object of a compressed page carries its own 32-bit checksum after
+/// the compressed bytes; an uncompressed page fills its 4096-byte object, so its checksum lives here.
 struct ObjectRef: Equatable {
     var handle: UInt32
+    /// The compressed length, or 4096 for a page stored uncompressed.
     var length: Int
+    /// For a page stored uncompressed: the low 31 bits of its checksum.
+    var hugeChecksum: UInt32 = 0
+
+    static let hugeFlag: UInt64 = 1 << 63
 
     init(handle: UInt32, length: Int) {
         self.handle = handle
@@ -126,9 +147,25 @@ struct ObjectRef: Equatable {
 
     init(_ value: UInt64) {
         handle = UInt32(truncatingIfNeeded: value)
-        length = Int((value >> 32) & 0x1FFF)
+        if value & Self.hugeFlag != 0 {
+            length = 4096
+            hugeChecksum = UInt32(truncatingIfNeeded: value >> 32) & 0x7FFF_FFFF
+        } else {
+            length = Int((value >> 32) & 0x1FFF)
+        }
     }
 
-    var value: UInt64 { UInt64(handle) | UInt64(length) << 32 }
+    var value: UInt64 {
+        isHuge
+            ? UInt64(handle) | Self.hugeFlag | UInt64(hugeChecksum & 0x7FFF_FFFF) << 32
+            : UInt64(handle) | UInt64(length) << 32
+    }
     var isHuge: Bool { length == 4096 }
+}
+
+/// A pool's usage within one shard: a class so every chunk of the pool in the shard can point at it.
+/// Guarded by the shard's lock.
+final class UsageCell: @unchecked Sendable {
+    // @unchecked: only touched with the owning shard's Mutex held.
+    var usage = PoolUsage()
 }

@@ -5,71 +5,89 @@ import TmemZPool
 
 extension Zcache {
     public func createPool(_ kind: PoolKind) throws(TmemError) -> PoolID {
-        let raw = nextPool.wrappingAdd(1, ordering: .relaxed).oldValue
-        guard raw < Self.maxPools else { throw .tooManyPools("zcache serves at most \(Self.maxPools - 1) pools") }
-        pools[Int(raw)].state.store(PoolSlot.encode(kind), ordering: .releasing)
-        return PoolID(rawValue: raw)
+        try poolCreation.withLock { (cursor: inout Int) throws(TmemError) -> PoolID in
+            // Slots in turn from after the last one handed out (slot 0 is never used: pool id 0 stays
+            // invalid), so a freed slot rests while the others are tried.
+            for step in 1..<Self.maxPools {
+                let slot = (cursor + step) % Self.maxPools
+                guard slot != 0, pools[slot].state.load(ordering: .acquiring) == 0 else { continue }
+                let generation = pools[slot].generation.wrappingAdd(1, ordering: .relaxed).oldValue & 0xF_FFFF
+                let id = generation << 12 | UInt32(slot)
+                pools[slot].state.store(PoolSlot.encode(id, kind), ordering: .releasing)
+                cursor = slot
+                return PoolID(rawValue: id)
+            }
+            throw .tooManyPools("zcache holds at most \(Self.maxPools - 1) live pools")
+        }
     }
 
     public func destroyPool(_ pool: PoolID) {
-        guard Int(pool.rawValue) < Self.maxPools,
-            pools[Int(pool.rawValue)].state.exchange(0, ordering: .acquiringAndReleasing) != 0
+        guard kind(of: pool.rawValue) != nil else { return }
+        let slot = pools[Int(pool.rawValue) & (Self.maxPools - 1)]
+        let state = slot.state.load(ordering: .acquiring)
+        guard slot.state.compareExchange(expected: state, desired: 0, ordering: .acquiringAndReleasing).exchanged
         else { return }
         // Dead first: a put that takes a shard lock after the sweep below sees it and refuses.
+        objects.invalidatePool(pool.rawValue)
         dropChunks { $0.pool == pool.rawValue }
+        for shard in shards { shard.state.withLock { _ = $0.usage.removeValue(forKey: pool.rawValue) } }
     }
 
-    public func put(_ key: Key, page: UnsafeRawBufferPointer) -> PutResult {
+    public func putCharged(_ key: Key, page: UnsafeRawBufferPointer) -> (result: PutResult, storedBytesDelta: Int) {
         precondition(page.count == pageSize, "a page is \(pageSize) bytes")
-        guard isLive(key.pool) else {
+        guard let kind = kind(of: key.pool.rawValue) else {
             rejectNoSuchPool.add(1, ordering: .relaxed)
-            return .refused(.noSuchPool)
+            return (.refused(.noSuchPool), 0)
         }
+        // The object's record before anything else: a flush from here on refuses this put.
+        let name = ObjectName(pool: key.pool.rawValue, object: key.object.rawValue)
+        let (record, flushes) = objects.current(name)
+        let target = InsertTarget(key: key, place: locate(key), record: record, flushes: flushes, ephemeral: kind == .ephemeral)
         guard admit() else {
             poolLimitHit.add(1, ordering: .relaxed)
-            flushPage(key)
-            return .refused(.capacity)
+            return (.refused(.capacity), -(flushCharged(key) ?? 0))
         }
-        let place = locate(key)
         if let word = sameFilledWord(page) {
-            let inserted = place.shard.state.withLock { state in
-                insert(key, place, value: word, same: true, &state)
+            return target.place.shard.state.withLock { state in
+                finish(insert(target, value: word, same: true, &state), target)
             }
-            return inserted ? .stored : refuseDeadPool()
         }
         // The compressor slot is held until the entry is in the table, so that compaction (which takes
         // every slot) never sees an allocated object that no entry refers to yet.
-        let outcome = compressors.with { (slot: inout CompressorPool.Slot) -> Compressed in
-            let compressed = compressIntoPool(page, &slot)
-            guard case .success(let ref) = compressed else { return compressed }
+        let outcome = compressors.with { (slot: inout CompressorPool.Slot) -> (result: PutResult, storedBytesDelta: Int) in
+            let ref: ObjectRef
+            switch compressIntoPool(page, &slot) {
+            case .failure(let reason): return (.refused(reason), 0)
+            case .success(let stored): ref = stored
+            }
             // The object may have opened a new span: check the limit again, with room for the entry.
             if usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed) {
                 zpool.free(ZPoolHandle(rawValue: ref.handle))
                 limitHit.store(true, ordering: .relaxed)
                 poolLimitHit.add(1, ordering: .relaxed)
-                return .failure(.capacity)
+                return (.refused(.capacity), 0)
             }
-            let inserted = place.shard.state.withLock { state in
-                insert(key, place, value: ref.value, same: false, &state)
+            return target.place.shard.state.withLock { state in
+                let inserted = insert(target, value: ref.value, same: false, &state)
+                if case .refused = inserted.result { zpool.free(ZPoolHandle(rawValue: ref.handle)) }
+                return finish(inserted, target)
             }
-            guard inserted else {
-                zpool.free(ZPoolHandle(rawValue: ref.handle))
-                return .failure(.noSuchPool)
-            }
-            return compressed
         }
-        switch outcome {
-        case .success: return .stored
-        case .failure(.noSuchPool): return refuseDeadPool()
-        case .failure(let reason):
-            flushPage(key)
-            return .refused(reason)
-        }
+        guard case .refused = outcome.result else { return outcome }
+        // Refused before the table was touched: the old copy, if any, must go.
+        return (outcome.result, outcome.storedBytesDelta - (flushCharged(key) ?? 0))
     }
 
-    private func refuseDeadPool() -> PutResult {
-        rejectNoSuchPool.add(1, ordering: .relaxed)
-        return .refused(.noSuchPool)
+    /// Counts an insertion's refusal (if it was one).
+    private func finish(_ inserted: (result: PutResult, storedBytesDelta: Int), _ target: InsertTarget)
+        -> (result: PutResult, storedBytesDelta: Int)
+    {
+        switch inserted.result {
+        case .refused(.noSuchPool): rejectNoSuchPool.add(1, ordering: .relaxed)
+        case .refused(.invalidated): rejectInvalidated.add(1, ordering: .relaxed)
+        default: break
+        }
+        return inserted
     }
 
     public func get(_ key: Key, into page: UnsafeMutableRawBufferPointer) throws(TmemError) -> Bool {
@@ -78,58 +96,100 @@ extension Zcache {
         let bit = place.bit
         return try compressors.with { (slot: inout CompressorPool.Slot) throws(TmemError) -> Bool in
             try place.shard.state.withLock { (state: inout ShardState) throws(TmemError) -> Bool in
-                guard let chunk = state.chunks[place.chunkKey], chunk.contains(bit) else { return false }
+                guard let chunk = state.chunks[place.chunkKey], chunk.contains(bit),
+                    chunk.record.current != .invalidated
+                else { return false }
                 let value = chunk.value(bit)
+                if chunk.ephemeral { touch(chunk, &state) }
                 if chunk.isSameFilled(bit) {
                     fillPage(page, with: value)
                     return true
                 }
-                let ref = ObjectRef(value)
-                try zpool.withObject(ZPoolHandle(rawValue: ref.handle)) { (object) throws(TmemError) in
-                    if ref.isHuge {
-                        page.copyMemory(from: UnsafeRawBufferPointer(rebasing: object[0..<pageSize]))
-                        return
-                    }
-                    let compressed = UnsafeRawBufferPointer(rebasing: object[0..<ref.length])
-                    if configuration.checksums {
-                        let stored = object.loadUnaligned(fromByteOffset: ref.length, as: UInt32.self)
-                        guard objectChecksum(compressed) == stored else {
-                            corruptObjects.add(1, ordering: .relaxed)
-                            throw .corruptPage("the compressed object of \(key) fails its checksum")
-                        }
-                    }
-                    do throws(CompressionError) {
-                        try slot.compressor.decompress(compressed, into: page)
-                    } catch {
-                        corruptObjects.add(1, ordering: .relaxed)
-                        throw .corruptPage("the compressed object of \(key) does not decompress: \(error.message)")
-                    }
-                }
+                try decode(ObjectRef(value), of: key, into: page, &slot)
                 return true
             }
         }
     }
 
+    /// Copies an object out of the pool into `page`, checking it first (shard lock held).
+    private func decode(
+        _ ref: ObjectRef, of key: Key, into page: UnsafeMutableRawBufferPointer, _ slot: inout CompressorPool.Slot
+    ) throws(TmemError) {
+        try zpool.withObject(ZPoolHandle(rawValue: ref.handle)) { (object) throws(TmemError) in
+            if ref.isHuge {
+                let bytes = UnsafeRawBufferPointer(rebasing: object[0..<pageSize])
+                if configuration.checksums, objectChecksum(bytes) & 0x7FFF_FFFF != ref.hugeChecksum {
+                    corruptObjects.add(1, ordering: .relaxed)
+                    throw .corruptPage("the uncompressed object of \(key) fails its checksum")
+                }
+                page.copyMemory(from: bytes)
+                return
+            }
+            let compressed = UnsafeRawBufferPointer(rebasing: object[0..<ref.length])
+            if configuration.checksums {
+                let stored = object.loadUnaligned(fromByteOffset: ref.length, as: UInt32.self)
+                guard objectChecksum(compressed) == stored else {
+                    corruptObjects.add(1, ordering: .relaxed)
+                    throw .corruptPage("the compressed object of \(key) fails its checksum")
+                }
+            }
+            do throws(CompressionError) {
+                try slot.compressor.decompress(compressed, into: page)
+            } catch {
+                corruptObjects.add(1, ordering: .relaxed)
+                throw .corruptPage("the compressed object of \(key) does not decompress: \(error.message)")
+            }
+        }
+    }
+
     @discardableResult
-    public func flushPage(_ key: Key) -> Bool {
+    public func flushPage(_ key: Key) -> Bool { flushCharged(key) != nil }
+
+    /// Drops one page.
+    ///
+    /// - Returns: The stored bytes it took, or nil if it was not held.
+    private func flushCharged(_ key: Key) -> Int? {
         let place = locate(key)
-        return place.shard.state.withLock { state in
-            guard let chunk = state.chunks[place.chunkKey], chunk.contains(place.bit) else { return false }
+        return place.shard.state.withLock { state -> Int? in
+            guard let chunk = state.chunks[place.chunkKey], chunk.contains(place.bit) else { return nil }
+            let bytes = chunk.isSameFilled(place.bit) ? 0 : storedBytes(ObjectRef(chunk.value(place.bit)))
             remove(chunk, place.bit, place.chunkKey, &state)
-            return true
+            return bytes
         }
     }
 
     @discardableResult
     public func flushObject(pool: PoolID, object: ObjectID) -> Int {
-        dropChunks { $0.pool == pool.rawValue && $0.object == object.rawValue }
+        let name = ObjectName(pool: pool.rawValue, object: object.rawValue)
+        var dropped = 0
+        for base in objects.invalidate(name) {
+            let key = ChunkKey(pool: pool.rawValue, base: base, object: object.rawValue)
+            shard(pool: pool.rawValue, object: object.rawValue, index: base).state.withLock { state in
+                guard let chunk = state.chunks[key], chunk.record.name == name, chunk.record.current == .invalidated
+                else { return }
+                dropped += chunk.count
+                drop(chunk, key, &state)
+            }
+        }
+        return dropped
+    }
+
+    public func usage(of pool: PoolID) -> PoolUsage? {
+        guard isLive(pool) else { return nil }
+        var total = PoolUsage()
+        for shard in shards {
+            shard.state.withLock { state in
+                if let cell = state.usage[pool.rawValue] { total.add(cell.usage) }
+            }
+        }
+        return total
     }
 
     /// Drops every chunk whose key matches, in every shard.
     ///
     /// - Returns: The number of pages dropped.
     @discardableResult
-    private func dropChunks(where matches: (ChunkKey) -> Bool) -> Int {
+    func dropChunks(where matches: (ChunkKey) -> Bool) -> Int {
         var dropped = 0
         for shard in shards {
             shard.state.withLock { state in
@@ -170,6 +230,7 @@ extension Zcache {
             return .failure(.allocationFailed)
         }
         ref.handle = handle.rawValue
+        if ref.isHuge, configuration.checksums { ref.hugeChecksum = objectChecksum(page) & 0x7FFF_FFFF }
         zpool.withObject(handle) { object in
             if ref.isHuge {
                 object.copyMemory(from: page)

@@ -1,50 +1,105 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
 import Tmem
 import TmemZPool
 
-// The page table and LRU list of a shard. Every function here runs with the shard's lock held.
+// The page table and LRU lists of a shard. Every function here runs with the shard's lock held, unless
+// it says otherwise.
 extension Zcache {
+    /// Everything a put knows about its key before it takes the shard lock.
+    struct InsertTarget {
+        let key: Key
+        let place: Place
+        /// The object's record when the put began.
+        let record: ObjectRecord
+        /// The record's ObjectTable shard's flush count when the put began.
+        let flushes: UInt64
+        let ephemeral: Bool
+    }
+
     /// Inserts or replaces a key's entry and makes its chunk the hottest.
     ///
-    /// - Returns: false if the pool died meanwhile (the caller frees the object and refuses).
-    func insert(_ key: Key, _ place: Place, value: UInt64, same: Bool, _ state: inout ShardState) -> Bool {
-        guard isLive(key.pool) else { return false }
-        let chunkKey = place.chunkKey
-        let bit = place.bit
+    /// - Returns: The outcome and the change in the pool's stored bytes. Refused when the pool died or the
+    ///   object was invalidated since the put began (the caller frees the object); the key then holds
+    ///   nothing.
+    func insert(_ target: InsertTarget, value: UInt64, same: Bool, _ state: inout ShardState)
+        -> (result: PutResult, storedBytesDelta: Int)
+    {
+        let chunkKey = target.place.chunkKey
+        let bit = target.place.bit
+        var existing = state.chunks[chunkKey]
+        if let doomed = existing, doomed.record.current == .invalidated {
+            // A flush is dropping this chunk: its pages are older than the flush.
+            drop(doomed, chunkKey, &state)
+            existing = nil
+        }
+        var record = target.record
+        var refusal: RefusalReason?
+        if !isLive(target.key.pool) {
+            refusal = .noSuchPool
+        } else if record.current == .invalidated {
+            refusal = .invalidated
+        } else if record.current == .retired {
+            if let renewed = objects.renewed(record.name, since: target.flushes) { record = renewed } else {
+                refusal = .invalidated
+            }
+        }
+        if let refusal {
+            var delta = 0
+            if let chunk = existing, chunk.contains(bit) {
+                delta = -entryBytes(chunk, bit)
+                remove(chunk, bit, chunkKey, &state)
+            }
+            return (.refused(refusal), delta)
+        }
         let chunk: Chunk
-        if let existing = state.chunks[chunkKey] {
+        var delta = 0
+        if let existing {
             chunk = existing
             if chunk.contains(bit) {
                 state.counters.duplicateEntry += 1
+                delta -= entryBytes(chunk, bit)
                 release(chunk, bit, &state.counters)
             }
-            unlink(chunk, &state)
+            unlinkLRU(chunk, &state)
         } else {
-            chunk = Chunk(pool: chunkKey.pool, object: chunkKey.object, base: chunkKey.base)
+            chunk = Chunk(
+                base: chunkKey.base, ephemeral: target.ephemeral, record: record, usage: usageCell(chunkKey.pool, &state))
             state.chunks[chunkKey] = chunk
             account(&state, chunk.cost)
+            objects.link(chunk)
         }
         let wasPresent = chunk.contains(bit)
         account(&state, chunk.set(bit, value: value, sameFilled: same))
-        if !wasPresent { state.counters.storedPages += 1 }
+        if !wasPresent {
+            state.counters.storedPages += 1
+            chunk.usage.usage.pages += 1
+            chunk.usage.usage.originalBytes += pageSize
+            if chunk.ephemeral { ephemeralPages.add(1, ordering: .relaxed) }
+        }
         if same {
             state.counters.sameFilledPages += 1
         } else {
             let ref = ObjectRef(value)
-            state.counters.comprDataSize += storedBytes(ref)
+            let bytes = storedBytes(ref)
+            state.counters.comprDataSize += bytes
+            chunk.usage.usage.storedBytes += bytes
+            delta += bytes
             if ref.isHuge { state.counters.hugePages += 1 }
         }
         chunk.lastStore = monotonicNanoseconds()
         linkHottest(chunk, &state)
-        return true
+        return (.stored, delta)
+    }
+
+    /// The stored bytes of a present entry (0 for a same-filled page).
+    func entryBytes(_ chunk: Chunk, _ bit: Int) -> Int {
+        chunk.isSameFilled(bit) ? 0 : storedBytes(ObjectRef(chunk.value(bit)))
     }
 
     /// Removes one present entry, freeing its object; drops the chunk when it empties.
     func remove(_ chunk: Chunk, _ bit: Int, _ chunkKey: ChunkKey, _ state: inout ShardState) {
         release(chunk, bit, &state.counters)
+        forget(chunk)
         account(&state, chunk.remove(bit))
         state.counters.storedPages -= 1
         if chunk.isEmpty { drop(chunk, chunkKey, &state) }
@@ -55,25 +110,45 @@ extension Zcache {
         var bits = chunk.present
         while bits != 0 {
             release(chunk, bits.trailingZeroBitCount, &state.counters)
+            forget(chunk)
             state.counters.storedPages -= 1
             bits &= bits &- 1
         }
-        unlink(chunk, &state)
+        chunk.present = 0
+        unlinkLRU(chunk, &state)
         account(&state, -chunk.cost)
         state.chunks[chunkKey] = nil
+        objects.unlink(chunk)
     }
 
-    /// Frees what an entry holds in the pool and takes it out of the counters (not out of the chunk).
+    /// Takes one page out of its pool's page counts (its bytes left with ``release``).
+    private func forget(_ chunk: Chunk) {
+        chunk.usage.usage.pages -= 1
+        chunk.usage.usage.originalBytes -= pageSize
+        if chunk.ephemeral { ephemeralPages.subtract(1, ordering: .relaxed) }
+    }
+
+    /// Frees what an entry holds in the pool and takes its bytes out of the counters (not out of the chunk).
     private func release(_ chunk: Chunk, _ bit: Int, _ counters: inout ShardCounters) {
         if chunk.isSameFilled(bit) {
             counters.sameFilledPages -= 1
             return
         }
         let ref = ObjectRef(chunk.value(bit))
-        counters.comprDataSize -= storedBytes(ref)
+        let bytes = storedBytes(ref)
+        counters.comprDataSize -= bytes
+        chunk.usage.usage.storedBytes -= bytes
         if ref.isHuge { counters.hugePages -= 1 }
         zpool.free(ZPoolHandle(rawValue: ref.handle))
         freesSinceCompaction.add(1, ordering: .relaxed)
+    }
+
+    /// The pool's usage cell in this shard, made on first use.
+    private func usageCell(_ pool: UInt32, _ state: inout ShardState) -> UsageCell {
+        if let cell = state.usage[pool] { return cell }
+        let cell = UsageCell()
+        state.usage[pool] = cell
+        return cell
     }
 
     private func account(_ state: inout ShardState, _ delta: Int) {
@@ -82,44 +157,101 @@ extension Zcache {
         chunkBytes.add(delta, ordering: .relaxed)
     }
 
-    private func unlink(_ chunk: Chunk, _ state: inout ShardState) {
-        if let older = chunk.older { older.newer = chunk.newer } else if state.coldest === chunk { state.coldest = chunk.newer }
-        if let newer = chunk.newer { newer.older = chunk.older } else if state.hottest === chunk { state.hottest = chunk.older }
+    // MARK: LRU lists
+
+    /// Makes a chunk the most recently used of its list (an ephemeral hit).
+    func touch(_ chunk: Chunk, _ state: inout ShardState) {
+        unlinkLRU(chunk, &state)
+        linkHottest(chunk, &state)
+    }
+
+    private func unlinkLRU(_ chunk: Chunk, _ state: inout ShardState) {
+        if chunk.ephemeral { unlink(chunk, &state.ephemeral) } else { unlink(chunk, &state.persistent) }
+    }
+
+    private func linkHottest(_ chunk: Chunk, _ state: inout ShardState) {
+        if chunk.ephemeral { link(chunk, &state.ephemeral) } else { link(chunk, &state.persistent) }
+    }
+
+    private func unlink(_ chunk: Chunk, _ list: inout LRUList) {
+        if let older = chunk.older { older.newer = chunk.newer } else if list.coldest === chunk { list.coldest = chunk.newer }
+        if let newer = chunk.newer { newer.older = chunk.older } else if list.hottest === chunk { list.hottest = chunk.older }
         chunk.older = nil
         chunk.newer = nil
     }
 
-    private func linkHottest(_ chunk: Chunk, _ state: inout ShardState) {
-        chunk.older = state.hottest
+    private func link(_ chunk: Chunk, _ list: inout LRUList) {
+        chunk.older = list.hottest
         chunk.newer = nil
-        state.hottest?.newer = chunk
-        state.hottest = chunk
-        if state.coldest == nil { state.coldest = chunk }
+        list.hottest?.newer = chunk
+        list.hottest = chunk
+        if list.coldest == nil { list.coldest = chunk }
     }
 
-    /// Decides whether a store may proceed: refuses at the limit, and keeps refusing until usage is back
-    /// at the accept threshold (hysteresis).
+    // MARK: Room
+
+    /// Drops up to `chunks` of the coldest ephemeral chunks, one shard after another (no shard lock held
+    /// by the caller).
+    ///
+    /// - Returns: The pages dropped.
+    @discardableResult
+    func evictEphemeral(chunks: Int) -> Int {
+        guard ephemeralPages.load(ordering: .relaxed) > 0 else { return 0 }
+        var dropped = 0
+        var taken = 0
+        var idle = 0
+        var index = evictionCursor.wrappingAdd(1, ordering: .relaxed).oldValue
+        while taken < chunks && idle < Self.shardCount {
+            let pages = shards[index & (Self.shardCount - 1)].state.withLock { state -> Int in
+                guard let chunk = state.ephemeral.coldest else { return 0 }
+                let key = ChunkKey(pool: chunk.pool, base: chunk.base, object: chunk.object)
+                let count = chunk.count
+                drop(chunk, key, &state)
+                return count
+            }
+            index &+= 1
+            if pages == 0 {
+                idle += 1
+                continue
+            }
+            idle = 0
+            taken += 1
+            dropped += pages
+        }
+        evictedPages.add(dropped, ordering: .relaxed)
+        return dropped
+    }
+
+    /// Decides whether a store may proceed (no shard lock held): refuses at the limit, and keeps refusing
+    /// until usage is back at the accept threshold (hysteresis), unless dropping ephemeral pages made room
+    /// (then the put tries, and the check after allocation keeps the limit exact).
     func admit() -> Bool {
         let limit = limitBytes.load(ordering: .relaxed)
         let used = usage
         if limitHit.load(ordering: .relaxed) {
-            guard used <= acceptThreshold(limit) else {
-                compactIfFragmented()
-                return false
+            if used <= acceptThreshold(limit) {
+                limitHit.store(false, ordering: .relaxed)
+            } else {
+                return evictEphemeral(chunks: Self.evictionChunksPerPut) > 0
             }
-            limitHit.store(false, ordering: .relaxed)
         }
         if used + Chunk.maxGrowth > limit {
             limitHit.store(true, ordering: .relaxed)
-            compactIfFragmented()
-            return false
+            return evictEphemeral(chunks: Self.evictionChunksPerPut) > 0
         }
         return true
     }
-}
 
-extension Zcache {
+    /// Ephemeral chunks a put that needs room may drop: a few, so the put stays short; the rest of the
+    /// room comes from the next puts and from compaction.
+    static let evictionChunksPerPut = 4
+
     /// The usage at which a pool that hit `limit` accepts stores again.
     func acceptThreshold(_ limit: Int) -> Int { limit / 100 * acceptPercent + limit % 100 * acceptPercent / 100 }
-}
 
+    /// The usage past which the pool asks for persistent pages back.
+    func highWatermark(_ limit: Int) -> Int {
+        let percent = configuration.writebackHighPercent
+        return limit / 100 * percent + limit % 100 * percent / 100
+    }
+}

@@ -3,39 +3,40 @@ import Tmem
 import TmemZPool
 
 extension Zcache {
+    /// Persistent pages to repatriate: none until usage passes the high watermark (or a store hit the
+    /// limit), then enough to bring it to the accept threshold, leaving out what the ephemeral pages
+    /// take (they are dropped, not written back). Counters only, no shard lock.
     public var writebackWanted: Int {
-        guard limitHit.load(ordering: .relaxed) else { return 0 }
         let limit = limitBytes.load(ordering: .relaxed)
         let used = usage
-        let excess = used - acceptThreshold(limit)
-        guard excess > 0 else { return 0 }
-        // Convert bytes to pages at the pool's average cost per compressed object (at least 64 bytes, so
-        // an almost empty pool asks for something sensible); counters only, no shard lock.
+        guard limitHit.load(ordering: .relaxed) || used > highWatermark(limit) else { return 0 }
+        // Bytes to pages at the pool's average cost per compressed object (at least 64 bytes, so an
+        // almost empty pool asks for something sensible).
         let objects = zpool.stats.allocatedObjects
         let perPage = max(64, used / max(objects, 1))
+        let excess = used - acceptThreshold(limit) - ephemeralPages.load(ordering: .relaxed) * perPage
+        guard excess > 0 else { return 0 }
         return min((excess + perPage - 1) / perPage, max(objects, 1))
     }
 
     public func coldestKeys(limit: Int) -> [Key] {
         guard limit > 0 else { return [] }
-        // From each shard, its coldest chunks' keys with their chunk's last-store time; then the coldest
-        // `limit` of all of them.
+        // From each shard, its coldest persistent chunks' keys with their chunk's last-store time; then
+        // the coldest `limit` of all of them.
         var candidates: [(time: UInt64, key: Key)] = []
         for shard in shards {
             shard.state.withLock { state in
                 var taken = 0
-                var chunk = state.coldest
+                var chunk = state.persistent.coldest
                 while let c = chunk, taken < limit {
-                    if kind(of: c.pool) == .persistent {
-                        var bits = c.present
-                        while bits != 0 {
-                            let bit = bits.trailingZeroBitCount
-                            bits &= bits &- 1
-                            candidates.append((c.lastStore, Key(
-                                pool: PoolID(rawValue: c.pool), object: ObjectID(rawValue: c.object),
-                                index: PageIndex(rawValue: c.base + UInt32(bit)))))
-                            taken += 1
-                        }
+                    var bits = c.present
+                    while bits != 0 {
+                        let bit = bits.trailingZeroBitCount
+                        bits &= bits &- 1
+                        candidates.append((c.lastStore, Key(
+                            pool: PoolID(rawValue: c.pool), object: ObjectID(rawValue: c.object),
+                            index: PageIndex(rawValue: c.base + UInt32(bit)))))
+                        taken += 1
                     }
                     chunk = c.newer
                 }
@@ -68,28 +69,65 @@ extension Zcache {
         s.poolTotalSize = pool.spanBytes
         s.memUsedTotal = pool.spanBytes
         s.memUsedMax = max(pool.maxSpanBytes, 0)
-        s.metadataBytes = chunkBytes + pool.metadataBytes
+        s.metadataBytes = chunkBytes + pool.metadataBytes + objects.bytes.load(ordering: .relaxed)
         s.origDataSize = s.storedPages * pageSize
-        s.memLimit = limit
+        s.memLimit = capacity
         s.poolLimitHit = poolLimitHit.load(ordering: .relaxed)
         s.rejectCompressPoor = rejectCompressPoor.load(ordering: .relaxed)
         s.rejectAllocFail = rejectAllocFail.load(ordering: .relaxed)
+        s.rejectNoSuchPool = rejectNoSuchPool.load(ordering: .relaxed)
+        s.rejectInvalidated = rejectInvalidated.load(ordering: .relaxed)
         s.writtenBackPages = writtenBack.load(ordering: .relaxed)
+        s.evictedPages = evictedPages.load(ordering: .relaxed)
         s.corruptObjects = corruptObjects.load(ordering: .relaxed)
         return s
     }
 
+    public var namedStatistics: [(name: String, value: Int)] { statistics.namedValues.map { ($0.0, $0.1) } }
+}
+
+extension Zcache {
+    /// Size classes compacted per ``performMaintenance()`` step: about 1/8 of them, so a pass is eight
+    /// short pauses rather than one long one.
+    static let classesPerCompactionStep = 25
+
+    /// One step of background compaction, when the pool is fragmented (enough frees since the last pass,
+    /// and spans holding 10% more than their objects): a few size classes at a time, each step holding
+    /// every shard lock only while its classes' objects move.
+    ///
+    /// - Returns: true while the pass has classes left.
+    public func performMaintenance() -> Bool {
+        var cursor = compactionCursor.load(ordering: .relaxed)
+        if cursor == 0 {
+            guard freesSinceCompaction.load(ordering: .relaxed) >= 1024 else { return false }
+            let pool = zpool.stats
+            guard pool.spanBytes > pool.allocatedBytes + pool.allocatedBytes / 10 else { return false }
+            freesSinceCompaction.store(0, ordering: .relaxed)
+        }
+        let end = min(cursor + Self.classesPerCompactionStep, zpool.sizeClassCount)
+        compact(sizeClasses: cursor..<end)
+        cursor = end == zpool.sizeClassCount ? 0 : end
+        compactionCursor.store(cursor, ordering: .relaxed)
+        return cursor != 0
+    }
+
     /// Moves objects out of sparsely used spans so that emptied spans go back to the OS (zsmalloc's
-    /// compaction). Blocks every shard while it runs.
+    /// compaction), all size classes at once. Blocks every shard while it runs; the reclaimer uses
+    /// ``performMaintenance()`` instead, which does the same in steps.
     ///
     /// - Returns: Bytes returned to the OS.
     /// - Complexity: O(stored pages): it builds a map from each object to its entry.
     @discardableResult
     public func compact() -> Int {
         freesSinceCompaction.store(0, ordering: .relaxed)
-        // Every compressor slot first (no put is between allocating an object and entering it), then
-        // every shard (no get reads an object while it moves).
-        return compressors.withEverySlot { withEveryShard(0) { states in
+        return compact(sizeClasses: 0..<zpool.sizeClassCount)
+    }
+
+    /// Compacts some size classes, with every compressor slot (no put is between allocating an object and
+    /// entering it) and every shard (no get reads an object while it moves) held.
+    @discardableResult
+    func compact(sizeClasses: Range<Int>) -> Int {
+        compressors.withEverySlot { withEveryShard(0) { states in
             var owner: [UInt32: (Chunk, Int)] = [:]
             for state in states {
                 for chunk in state.chunks.values {
@@ -97,11 +135,14 @@ extension Zcache {
                     while bits != 0 {
                         let bit = bits.trailingZeroBitCount
                         bits &= bits &- 1
-                        owner[ObjectRef(chunk.value(bit)).handle] = (chunk, bit)
+                        let handle = ObjectRef(chunk.value(bit)).handle
+                        guard sizeClasses.contains(zpool.sizeClassIndex(of: ZPoolHandle(rawValue: handle))) else { continue }
+                        owner[handle] = (chunk, bit)
                     }
                 }
             }
-            return zpool.compact { old, new in
+            guard !owner.isEmpty else { return 0 }
+            return zpool.compact(sizeClasses: sizeClasses) { old, new in
                 guard let (chunk, bit) = owner.removeValue(forKey: old.rawValue) else {
                     preconditionFailure("compaction moved an object no entry refers to")
                 }
@@ -112,15 +153,6 @@ extension Zcache {
                 owner[new.rawValue] = (chunk, bit)
             }
         } }
-    }
-
-    /// Compacts when enough has been freed since the last time and the spans hold 10% more than the
-    /// objects: cheap to check, and compaction may spare a round of writeback.
-    func compactIfFragmented() {
-        guard freesSinceCompaction.load(ordering: .relaxed) >= 1024 else { return }
-        let pool = zpool.stats
-        guard pool.spanBytes > pool.allocatedBytes + pool.allocatedBytes / 10 else { return }
-        compact()
     }
 
     /// Runs `body` with every shard locked, taking the locks in index order.

@@ -12,43 +12,53 @@ import TmemZPool
 /// Contract: ``Backend`` (SEMANTICS.md). Refusals, each counted under zswap's name: the pool is at its
 /// limit or above its accept threshold (`.capacity`, `pool_limit_hit`), the page compresses poorly and
 /// the policy is to refuse (`.compressPoor`), the allocator has no room (`.allocationFailed`), the pool
-/// does not exist (`.noSuchPool`). Same-filled pages (zero pages included) cost no pool memory.
-/// A damaged object (checksum or decoder failure) is reported by `get` as an error, never as data.
+/// does not exist (`.noSuchPool`), the object was flushed while the put was in flight (`.invalidated`).
+/// Same-filled pages (zero pages included) cost no pool memory. Every stored object is checked on load
+/// (a 32-bit checksum after a compressed object; a 31-bit one in the entry of a page kept uncompressed):
+/// a damaged object is reported by `get` as an error, never as data.
 ///
-/// It is a ``WritebackSource``: past its limit it asks its frontend to repatriate its least recently
-/// stored pages until it is below the accept threshold, and orders shrink the same way.
+/// Memory is reclaimed three ways: ephemeral pages are dropped, coldest first, when a put needs room
+/// (`evicted_pages`); past its high watermark it asks its frontends (``writebackWanted``) to repatriate
+/// its least recently stored persistent pages until it is under the accept threshold; and
+/// ``performMaintenance()`` compacts the allocator a few size classes at a time, on the reclaimer's
+/// thread, never inside a put.
 ///
 /// ## Implementation Notes
 /// - **Page table.** Keys live in 64-index ``Chunk``s (presence bitmap + packed 8-byte values), found
 ///   through one hash table per shard keyed by (pool, object, index / 64): about 8.5 bytes per page when
 ///   a chunk is full, and never more than a chunk's fixed cost per page. ``ZcacheStatistics/metadataBytes``
-///   counts all of it, plus the ZPool's span descriptors.
+///   counts all of it, plus the ZPool's span descriptors and the object records.
+/// - **Objects.** Each object has an ``ObjectRecord`` listing its chunks, so ``flushObject(pool:object:)``
+///   visits only them, and a put that raced the flush is refused (the record is invalidated first).
 /// - **Sharding.** Chunks are spread over ``shardCount`` shards by a hash of (pool, object, index / 64);
-///   a shard's Mutex guards its table, its chunks, its LRU list and its counters. Compression runs
-///   outside every shard lock, with a compressor from a small pool; decompression runs under the shard
-///   lock, straight from the object, so a concurrent flush cannot free it mid-read.
+///   a shard's Mutex guards its table, its chunks, its two LRU lists (persistent, ephemeral), its pools'
+///   usage cells and its counters. Compression runs outside every shard lock, with a compressor from a
+///   small pool; decompression runs under the shard lock, straight from the object, so a concurrent flush
+///   cannot free it mid-read.
+/// - **Pool ids.** The low 12 bits of an id are its slot (``maxPools`` live pools at once), the high 20 a
+///   reuse generation, so a destroyed pool's slot is reused at once while its old id names nothing.
 /// - **Capacity.** Usage is the ZPool's span bytes plus metadata. A store that would pass the limit sets
-///   `limitHit`; from then on stores are refused until usage falls to the accept threshold (hysteresis),
-///   and ``writebackWanted`` tells the frontend how many cold pages to repatriate.
-/// - **Lock ordering:** a compressor slot → a shard lock → ZPool's class locks. ``compact()`` takes every
-///   shard lock in index order, then ZPool's.
-///
-/// ## Caveats
-/// - Pool ids are not reused: a Zcache serves at most ``maxPools`` pools over its life.
-/// - Ephemeral pools are accepted and kept like persistent ones (they are never written back); dropping
-///   them under pressure is left to the cleancache work.
-public final class Zcache: Backend, WritebackSource {
+///   `limitHit`; from then on stores are refused until usage falls to the accept threshold (hysteresis).
+/// - **Lock ordering:** a compressor slot → a shard lock → an ObjectTable shard lock → ZPool's class
+///   locks. A compaction step takes every compressor slot, then every shard lock in index order.
+public final class Zcache: Backend {
     /// Shards: a power of two, enough that a handful of threads rarely meet on one lock.
     public static let shardCount = 32
-    /// Pool ids run 1..<maxPools.
-    public static let maxPools = 1024
+    /// Live pools at once (a pool id's low 12 bits).
+    public static let maxPools = 4096
 
-    struct ShardState: @unchecked Sendable {
-        // @unchecked: holds class references (chunks) that are only touched under the shard's Mutex.
-        var chunks: [ChunkKey: Chunk] = [:]
+    struct LRUList {
         /// Least recently stored chunk (the cold end) and most recently stored (the hot end).
         unowned(unsafe) var coldest: Chunk?
         unowned(unsafe) var hottest: Chunk?
+    }
+
+    struct ShardState: @unchecked Sendable {
+        // @unchecked: holds class references (chunks, cells) that are only touched under the shard's Mutex.
+        var chunks: [ChunkKey: Chunk] = [:]
+        var persistent = LRUList()
+        var ephemeral = LRUList()
+        var usage: [UInt32: UsageCell] = [:]
         var counters = ShardCounters()
     }
 
@@ -71,10 +81,12 @@ public final class Zcache: Backend, WritebackSource {
     let shards: [Shard]
     let zpool: ZPool
     let compressors: CompressorPool
-    /// Per pool id, what the pool is: the one record of which pools live, read without a lock by every
-    /// put and by writeback (which takes only persistent pools' pages).
+    let objects = ObjectTable()
+    /// Per pool slot, the pool living there: the one record of which pools live, read without a lock by
+    /// every put and by writeback (which takes only persistent pools' pages).
     let pools: [PoolSlot]
-    let nextPool = Atomic<UInt32>(1)
+    /// Serialises pool creation (the search for a free slot).
+    let poolCreation = Mutex(0)
 
     let limitBytes: Atomic<Int>
     let acceptPercent: Int
@@ -86,9 +98,17 @@ public final class Zcache: Backend, WritebackSource {
     let rejectCompressPoor = Atomic<Int>(0)
     let rejectAllocFail = Atomic<Int>(0)
     let rejectNoSuchPool = Atomic<Int>(0)
+    let rejectInvalidated = Atomic<Int>(0)
     let writtenBack = Atomic<Int>(0)
+    let evictedPages = Atomic<Int>(0)
+    /// Ephemeral pages held (their memory is not asked back through writeback: it is dropped).
+    let ephemeralPages = Atomic<Int>(0)
     let corruptObjects = Atomic<Int>(0)
     let freesSinceCompaction = Atomic<Int>(0)
+    /// Where the next ephemeral eviction starts, so that shards give up pages in turn.
+    let evictionCursor = Atomic<Int>(0)
+    /// The next size class a compaction step starts at; 0 when no compaction is under way.
+    let compactionCursor = Atomic<Int>(0)
 
     /// Creates an empty compressed pool.
     ///
@@ -99,6 +119,9 @@ public final class Zcache: Backend, WritebackSource {
         guard configuration.limit >= 0 else { throw .invalidArgument("the limit must not be negative") }
         guard (1...100).contains(configuration.acceptThresholdPercent) else {
             throw .invalidArgument("the accept threshold is a percent of the limit: 1...100")
+        }
+        guard (configuration.acceptThresholdPercent...100).contains(configuration.writebackHighPercent) else {
+            throw .invalidArgument("the writeback high watermark is a percent of the limit, at least the accept threshold")
         }
         guard (1..<pageSize).contains(configuration.poorCompressionThreshold) else {
             throw .invalidArgument("the poor-compression threshold must be 1...\(pageSize - 1) bytes")
@@ -122,20 +145,25 @@ public final class Zcache: Backend, WritebackSource {
         }
     }
 
-    /// The byte limit in force.
-    public var limit: Int { limitBytes.load(ordering: .relaxed) }
+    /// The byte limit in force (zswap's `max_pool_percent`, in bytes).
+    public var capacity: Int { limitBytes.load(ordering: .relaxed) }
 
-    /// Changes the limit while running. Lowering it below the usage starts writeback at the next store.
+    /// Changes the limit while running. Lowering it below the usage makes ``writebackWanted`` ask for
+    /// pages back and refuses stores until usage is under the accept threshold.
     ///
     /// - Parameter bytes: The new limit, at least 0.
-    public func setLimit(_ bytes: Int) {
-        precondition(bytes >= 0, "a limit is a byte count")
+    /// - Throws: ``TmemError`` (invalid argument) when it is negative.
+    public func setCapacity(_ bytes: Int) throws(TmemError) {
+        guard bytes >= 0 else { throw .invalidArgument("a limit is a byte count, not \(bytes)") }
         limitBytes.store(bytes, ordering: .relaxed)
         if usage >= bytes { limitHit.store(true, ordering: .relaxed) }
+        while usage > bytes, evictEphemeral(chunks: 16) > 0 {}
     }
 
     /// Memory counted against the limit: span bytes from the OS plus all metadata.
-    var usage: Int { zpool.footprintBytes + chunkBytes.load(ordering: .relaxed) }
+    var usage: Int {
+        zpool.footprintBytes + chunkBytes.load(ordering: .relaxed) + objects.bytes.load(ordering: .relaxed)
+    }
 
     /// Where a key's entry lives: its shard, its chunk's key in that shard's table, and its bit.
     struct Place {
@@ -161,21 +189,28 @@ public final class Zcache: Backend, WritebackSource {
         return shards[Int(truncatingIfNeeded: h >> 58) & (Self.shardCount - 1)]
     }
 
-    /// The kind of a live pool, or nil for a pool that does not exist (never made, or destroyed).
+    /// The kind of a live pool, or nil for a pool that does not exist (never made, or destroyed: an old
+    /// id whose slot was reused names nothing).
     @inline(__always)
     func kind(of pool: UInt32) -> PoolKind? {
-        guard Int(pool) < Self.maxPools else { return nil }
-        return PoolSlot.decode(pools[Int(pool)].state.load(ordering: .acquiring))
+        let state = pools[Int(pool) & (Self.maxPools - 1)].state.load(ordering: .acquiring)
+        guard UInt32(truncatingIfNeeded: state >> 8) == pool else { return nil }
+        return PoolSlot.decode(UInt8(truncatingIfNeeded: state))
     }
 
     @inline(__always)
     func isLive(_ pool: PoolID) -> Bool { kind(of: pool.rawValue) != nil }
 }
 
-/// One pool id's state, in a class so that many can sit in an array: 0 for no pool, else its kind.
+/// One pool slot's state, in a class so that many can sit in an array: 0 for no pool, else the live
+/// pool's id (bits 8...39) and kind (bits 0...7).
 final class PoolSlot: Sendable {
-    let state = Atomic<UInt8>(0)
+    let state = Atomic<UInt64>(0)
+    /// The reuse generation the slot hands out next (guarded by `Zcache.poolCreation`).
+    let generation = Atomic<UInt32>(0)
 
-    static func encode(_ kind: PoolKind) -> UInt8 { kind == .persistent ? 1 : 2 }
+    static func encode(_ pool: UInt32, _ kind: PoolKind) -> UInt64 {
+        UInt64(pool) << 8 | (kind == .persistent ? 1 : 2)
+    }
     static func decode(_ state: UInt8) -> PoolKind? { state == 0 ? nil : state == 1 ? .persistent : .ephemeral }
 }

@@ -15,12 +15,17 @@ public struct ZcacheConfiguration: Sendable {
     /// The zstd level or LZ4 acceleration; nil for the compressor's default.
     public var level: Int?
     /// The most memory the pool may hold, in bytes: spans from the OS plus per-page metadata.
-    /// Changeable while running with ``Zcache/setLimit(_:)``.
+    /// Changeable while running with ``Zcache/setCapacity(_:)``.
     public var limit: Int
     /// After hitting ``limit``, refuse stores until usage falls to this percent of it (zswap's
     /// `accept_threshold_percent`, default 90): without the gap, a full pool flaps between accepting
     /// and refusing on every page.
     public var acceptThresholdPercent: Int
+    /// Past this percent of ``limit`` the pool asks its frontends to repatriate cold persistent pages
+    /// (``Zcache/writebackWanted``), down to ``acceptThresholdPercent``: its reclaimer then works ahead of
+    /// the limit, so stores are refused only when reclaim cannot keep up. 95 by default: half way between
+    /// the accept threshold and the limit.
+    public var writebackHighPercent: Int
     /// A page whose compressed form is longer than this many bytes compresses poorly. 3072 (3/4 of a
     /// page, zram's huge-class boundary): past it, compression saves too little to pay for itself.
     public var poorCompressionThreshold: Int
@@ -38,18 +43,20 @@ public struct ZcacheConfiguration: Sendable {
     ///   - level: zstd level or LZ4 acceleration; nil for the default.
     ///   - limit: Byte limit on pool memory plus metadata.
     ///   - acceptThresholdPercent: 1...100.
+    ///   - writebackHighPercent: acceptThresholdPercent...100.
     ///   - poorCompressionThreshold: 1...4095 bytes.
     ///   - poorCompressionPolicy: Store poorly compressing pages uncompressed, or refuse them.
     ///   - checksums: Checksum compressed objects.
     public init(
         compressor: CompressionAlgorithm = .lz4, level: Int? = nil, limit: Int,
-        acceptThresholdPercent: Int = 90, poorCompressionThreshold: Int = 3072,
+        acceptThresholdPercent: Int = 90, writebackHighPercent: Int = 95, poorCompressionThreshold: Int = 3072,
         poorCompressionPolicy: PoorCompressionPolicy = .storeUncompressed, checksums: Bool = true
     ) {
         self.compressor = compressor
         self.level = level
         self.limit = limit
         self.acceptThresholdPercent = acceptThresholdPercent
+        self.writebackHighPercent = writebackHighPercent
         self.poorCompressionThreshold = poorCompressionThreshold
         self.poorCompressionPolicy = poorCompressionPolicy
         self.checksums = checksums

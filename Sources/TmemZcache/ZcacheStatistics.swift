@@ -37,6 +37,10 @@ public struct ZcacheStatistics: Sendable, Equatable {
     public var duplicateEntry = 0
     /// Loads that found a damaged object and reported an error instead of data.
     public var corruptObjects = 0
+    /// Puts refused because their object was flushed while they were in flight.
+    public var rejectInvalidated = 0
+    /// Ephemeral pages dropped to make room (`evicted_pages`).
+    public var evictedPages = 0
 
     /// Creates zeroed statistics.
     public init() {}
@@ -60,7 +64,8 @@ public struct ZcacheStatistics: Sendable, Equatable {
             ("metadata_bytes", metadataBytes), ("mem_limit", memLimit), ("pool_limit_hit", poolLimitHit),
             ("reject_compress_poor", rejectCompressPoor), ("reject_alloc_fail", rejectAllocFail),
             ("written_back_pages", writtenBackPages), ("duplicate_entry", duplicateEntry),
-            ("corrupt_objects", corruptObjects),
+            ("corrupt_objects", corruptObjects), ("reject_no_such_pool", rejectNoSuchPool),
+            ("reject_invalidated", rejectInvalidated), ("evicted_pages", evictedPages),
         ]
     }
 

@@ -52,7 +52,10 @@ struct FrontswapDemoCommand: ParsableCommand {
         let files = try TemporaryDirectory(making: "tmem")
         let swap = try SwapFile(path: files.file("swap"), slots: pages, options: .init(removeOnClose: true))
         let tmem = try config.makeBackend()
-        let frontswap = Frontswap(backend: tmem)
+        let reclaimer = Reclaimer(backend: tmem)
+        try reclaimer.start()
+        defer { reclaimer.stop() }
+        let frontswap = Frontswap(backend: tmem, reclaimer: reclaimer)
         let area = SwapArea(0)
         try frontswap.initArea(area, pages: pages, device: swap)
         func page(_ p: Int) -> UnsafeRawBufferPointer {

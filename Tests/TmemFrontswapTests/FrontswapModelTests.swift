@@ -42,7 +42,7 @@ struct FrontswapModelTests {
             case 80..<92:
                 model.invalidated(id, offset, dropped: try f.frontswap.invalidatePage(id, offset: PageOffset(offset)))
             case 92..<95:
-                ram.setCapacity(Int(rng.next() % 48) * pageSize)
+                try ram.setCapacity(Int(rng.next() % 48) * pageSize)
             case 95..<97:
                 _ = try f.frontswap.shrink(toPages: Int(rng.next() % 24))
             case 97..<99:
@@ -90,7 +90,7 @@ struct FrontswapConcurrencyTests {
                 // The shrinker and resizer.
                 for i in 0..<300 {
                     if i % 2 == 0 { _ = try frontswap.shrink(toPages: Int(rng.next() % 100)) }
-                    else { ram.setCapacity(Int(rng.next() % 300) * pageSize) }
+                    else { try ram.setCapacity(Int(rng.next() % 300) * pageSize) }
                 }
                 return
             }

@@ -49,7 +49,7 @@ struct RAMPoolTests {
             _ = page(i).withUnsafeBytes { ram.put(key(persistent, i), page: $0) }
             _ = page(i).withUnsafeBytes { ram.put(key(ephemeral, i), page: $0) }
         }
-        ram.setCapacity(4 * pageSize)
+        try ram.setCapacity(4 * pageSize)
         #expect(ram.statistics.storedPages == 10, "persistent pages stay, ephemeral ones go")
         var out = [UInt8](repeating: 0, count: pageSize)
         for i in 0..<10 {

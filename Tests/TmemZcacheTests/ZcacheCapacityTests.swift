@@ -37,9 +37,9 @@ struct ZcacheCapacityTests {
         #expect(fill(z, pool, from: 6000, count: 1, rng: &rng) == [.stored])
         #expect(z.writebackWanted == 0)
         // Raising the limit at run time takes effect at once; lowering it refuses.
-        z.setLimit(0)
+        try z.setCapacity(0)
         #expect(fill(z, pool, from: 7000, count: 1, rng: &rng) == [.refused(.capacity)])
-        z.setLimit(64 << 20)
+        try z.setCapacity(64 << 20)
         #expect(fill(z, pool, from: 8000, count: 1, rng: &rng) == [.stored])
     }
 

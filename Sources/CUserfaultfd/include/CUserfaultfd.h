@@ -116,6 +116,18 @@ int CUserfaultfd_zeropage(int fd, struct uffdio_zeropage *zero);
 /// ioctl(fd, UFFDIO_WRITEPROTECT, wp).
 int CUserfaultfd_writeprotect(int fd, struct uffdio_writeprotect *wp);
 
+/// struct uffdio_poison (Linux 6.6+; newer than the oldest header we build against, so declared here
+/// with the kernel's layout).
+struct CUserfaultfd_uffdio_poison {
+    struct uffdio_range range;
+    uint64_t mode;
+    int64_t updated;
+};
+/// ioctl(fd, UFFDIO_POISON, poison) (Linux 6.6+): marks missing pages poisoned, so an access raises
+/// SIGBUS (as a page the kernel could not read back from swap does), and wakes; poison->updated receives
+/// the bytes marked or a negated errno.
+int CUserfaultfd_poison(int fd, struct CUserfaultfd_uffdio_poison *poison);
+
 // MARK: - Other system calls the fault handler makes (not in Glibc's Swift module map without _GNU_SOURCE)
 
 struct iovec;
