@@ -56,7 +56,7 @@ let package = Package(
         ),
 
         // The kernel's zram, driven as the side-by-side baseline in benchmarks.
-        .target(name: "TmemZram"),
+        .target(name: "TmemZram", dependencies: ["Tmem"]),
 
         // Tools.
         .target(
@@ -82,14 +82,14 @@ let package = Package(
         .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit", "TmemReplay"]),
         .testTarget(
             name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay"]),
-        .testTarget(name: "TmemSwapFileTests", dependencies: ["TmemSwapFile", "TmemFrontswap", "TmemTestKit", "TmemReplay"]),
+        .testTarget(name: "TmemSwapFileTests", dependencies: ["Tmem", "TmemSwapFile", "TmemFrontswap", "TmemTestKit", "TmemReplay"]),
         .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool", "TmemReplay"]),
         .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "TmemTestKit", "TmemReplay"]),
         .testTarget(
             name: "TmemZcacheTests",
             dependencies: ["TmemZcache", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay", "TmemCompression"]
         ),
-        .testTarget(name: "TmemZramTests", dependencies: ["TmemZram"]),
+        .testTarget(name: "TmemZramTests", dependencies: ["TmemZram", "Tmem"]),
         .testTarget(
             name: "TmemPagingTests",
             dependencies: ["TmemPaging", "Tmem", "TmemFrontswap", "TmemZcache", "TmemReplay", "TmemCompression", "CUserfaultfd"]

@@ -70,7 +70,7 @@ extension FaultHandler {
         switch Userfaultfd.handshake(r.uffd, features: r.colocation != .none ? CUserfaultfd_FEATURE_THREAD_ID : 0) {
         case .success(let offered):
             features = offered
-        case .failure(let error) where r.colocation != .none && error.rawValue == EINVAL:
+        case .failure(let error) where r.colocation != .none && error == .invalidArgument:
             close(r.uffd)
             r.uffd = -1
             r.colocation = .none
@@ -107,7 +107,7 @@ extension FaultHandler {
         var ioctls: UInt64
         switch Userfaultfd.register(r.uffd, mapped, r.length, mode: mode) {
         case .success(let offered): ioctls = offered
-        case .failure(let error) where wantWP && error.rawValue == EINVAL:
+        case .failure(let error) where wantWP && error == .invalidArgument:
             // Write-protect of anonymous memory is missing on this architecture or kernel: page without it.
             mode = CUserfaultfd_REGISTER_MODE_MISSING
             switch Userfaultfd.register(r.uffd, mapped, r.length, mode: mode) {
@@ -119,16 +119,16 @@ extension FaultHandler {
         r.registered = true
         let needed = CUserfaultfd_IOCTL_BIT_COPY | CUserfaultfd_IOCTL_BIT_ZEROPAGE
         guard ioctls & needed == needed else {
-            throw .unsupported("the kernel offers no UFFDIO_COPY/ZEROPAGE on anonymous memory", Errno(ENOTSUP))
+            throw .unsupported("the kernel offers no UFFDIO_COPY/ZEROPAGE on anonymous memory", .notSupported)
         }
         r.writeProtectActive =
             mode & CUserfaultfd_REGISTER_MODE_WP != 0 && ioctls & CUserfaultfd_IOCTL_BIT_WRITEPROTECT != 0
 
-        switch Userfaultfd.valueOrErrno({ CUserfaultfd_eventfd(0, CUserfaultfd_EFD_CLOEXEC) }) {
+        switch valueOrErrno({ CUserfaultfd_eventfd(0, CUserfaultfd_EFD_CLOEXEC) }) {
         case .success(let fd): r.signalFD = fd
         case .failure(let error): throw .systemCall("eventfd", error)
         }
-        switch Userfaultfd.valueOrErrno({ CUserfaultfd_eventfd(0, CUserfaultfd_EFD_CLOEXEC) }) {
+        switch valueOrErrno({ CUserfaultfd_eventfd(0, CUserfaultfd_EFD_CLOEXEC) }) {
         case .success(let fd): r.ackFD = fd
         case .failure(let error): throw .systemCall("eventfd", error)
         }
@@ -208,8 +208,8 @@ extension FaultHandler {
         var template = Array("\(directory)/tmem-paging-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
-            let code = errno
-            throw .swapFile("cannot create a temporary swap file in \(directory): \(Errno(code))", errno: code)
+            let code = Errno.current
+            throw .swapFile("cannot create a temporary swap file in \(directory): \(code)", errno: code)
         }
         close(fd)
         return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }

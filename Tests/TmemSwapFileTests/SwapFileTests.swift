@@ -1,4 +1,5 @@
 import Testing
+import Tmem
 import TmemReplay
 import TmemFrontswap
 import TmemSwapFile
@@ -9,7 +10,7 @@ struct SwapFileTests {
     func pagesRoundTripAtTheirSlots(directIO: Bool) throws {
         let dir = TemporaryDirectory()
         let opened = Result { try SwapFile(path: dir.file("swap"), slots: 16, options: .init(directIO: directIO)) }
-        if directIO, case .failure(let error as BackingDeviceError) = opened, error.errno == 22 {
+        if directIO, case .failure(let error as BackingDeviceError) = opened, error.errno == .invalidArgument {
             // The temporary directory's file system does not do O_DIRECT (tmpfs): nothing to test here.
             return
         }
@@ -39,7 +40,7 @@ struct SwapFileTests {
         let file = try SwapFile(path: "/dev/full", slots: 4)
         let page = [UInt8](repeating: 1, count: 4096)
         let error = #expect(throws: BackingDeviceError.self) { try page.withUnsafeBytes { try file.write(slot: 0, page: $0) } }
-        #expect(error?.errno == 28)
+        #expect(error?.errno == .noSpace)
         #expect(error?.message.contains("/dev/full") == true)
     }
 
