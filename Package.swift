@@ -4,9 +4,11 @@
 //
 // Module graph (data flows down on store, up on load):
 //
-//   tmem (CLI) ─► TmemReplay ─► TmemFrontswap ─► Tmem (core: keys, pools, Backend, RAM pool)
-//                         └──► TmemSwapFile (the backing device: a real file of slots)
+//   tmem (CLI) ─► TmemReplay ─► TmemFrontswap ─► Tmem (core: keys, pools, Backend, BackingDevice, Errno, RAM pool)
+//                         └──► TmemSwapFile ─► Tmem (the backing device: a real file of slots)
 //                         └──► TmemZcache ─► TmemZPool (allocator) + TmemCompression ─► CLZ4, CZstd
+//   TmemPaging ─► TmemFrontswap, TmemSwapFile, CUserfaultfd        TmemZram ─► Tmem
+//   TmemTestKit ─► TmemFrontswap, Tmem: below the tools (TmemReplay, TmemBench, tmem), which may use it
 //
 // C libraries come from the shared objects every Debian carries (liblz4.so.1, libzstd.so.1), linked by
 // soname through shims of our own, so `swift build` needs no -dev package.
@@ -36,7 +38,7 @@ let package = Package(
         // Core: no I/O, no Foundation.
         .target(name: "Tmem"),
         .target(name: "TmemFrontswap", dependencies: ["Tmem"]),
-        .target(name: "TmemSwapFile", dependencies: ["TmemFrontswap"]),
+        .target(name: "TmemSwapFile", dependencies: ["Tmem"]),
 
         // Compressed RAM.
         .target(name: "CLZ4", linkerSettings: [.linkedLibrary(":liblz4.so.1")]),
@@ -62,7 +64,7 @@ let package = Package(
         .target(
             name: "TmemBench",
             dependencies: [
-                "Tmem", "TmemZcache", "TmemCompression", "TmemZram", "TmemReplay",
+                "Tmem", "TmemZcache", "TmemCompression", "TmemZram", "TmemReplay", "TmemTestKit",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -70,7 +72,7 @@ let package = Package(
             name: "TmemReplay",
             dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression"]
         ),
-        .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap", "TmemReplay"]),
+        .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap"]),
         .executableTarget(
             name: "tmem",
             dependencies: [
@@ -79,21 +81,27 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit", "TmemReplay"]),
+        .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit"]),
         .testTarget(
-            name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay"]),
-        .testTarget(name: "TmemSwapFileTests", dependencies: ["Tmem", "TmemSwapFile", "TmemFrontswap", "TmemTestKit", "TmemReplay"]),
-        .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool", "TmemReplay"]),
-        .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "TmemTestKit", "TmemReplay"]),
+            name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit"]),
+        .testTarget(name: "TmemSwapFileTests", dependencies: ["Tmem", "TmemSwapFile", "TmemTestKit"]),
+        .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool", "Tmem", "TmemTestKit"]),
+        .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "Tmem", "TmemTestKit"]),
         .testTarget(
             name: "TmemZcacheTests",
-            dependencies: ["TmemZcache", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay", "TmemCompression"]
+            dependencies: ["TmemZcache", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemCompression"]
         ),
         .testTarget(name: "TmemZramTests", dependencies: ["TmemZram", "Tmem"]),
         .testTarget(
             name: "TmemPagingTests",
-            dependencies: ["TmemPaging", "Tmem", "TmemFrontswap", "TmemZcache", "TmemReplay", "TmemCompression", "CUserfaultfd"]
+            dependencies: [
+                "TmemPaging", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemReplay", "TmemTestKit",
+                "TmemCompression", "CUserfaultfd",
+            ]
         ),
-        .testTarget(name: "TmemReplayTests", dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap", "TmemZcache"]),
+        .testTarget(
+            name: "TmemReplayTests",
+            dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap", "TmemSwapFile", "TmemZcache"]
+        ),
     ]
 )

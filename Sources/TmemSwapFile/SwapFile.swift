@@ -4,7 +4,6 @@ import Glibc
 import Musl
 #endif
 import Tmem
-import TmemFrontswap
 
 /// `O_DIRECT`, which Glibc's module map hides without `_GNU_SOURCE` (values from the kernel's
 /// `asm-generic/fcntl.h` and the arm64 override).

@@ -51,5 +51,6 @@ func parseCapacity(_ text: String) throws -> Int {
 }
 
 import TmemCompression
+import Tmem
 import TmemReplay
 import TmemZcache

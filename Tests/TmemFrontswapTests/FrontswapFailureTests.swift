@@ -2,7 +2,6 @@ import Testing
 import Tmem
 import TmemFrontswap
 import TmemSwapFile
-import TmemReplay
 import TmemTestKit
 
 /// Failures of the places a page can live: nothing stored is lost, nothing stale comes back.

@@ -3,7 +3,6 @@ import Testing
 import Tmem
 import TmemFrontswap
 import TmemSwapFile
-import TmemReplay
 import TmemTestKit
 
 /// Thousands of random operations against the reference model: every load returns the bytes of the last

@@ -9,6 +9,7 @@ import TmemPaging
 import TmemReplay
 import TmemTestKit
 import TmemZcache
+import TmemSwapFile
 
 /// Kernel accesses into the region, close, trace recording and refusals.
 @Suite(.enabled(if: Kernel.allowsUserfaultfd, refusedReason))

@@ -1,7 +1,6 @@
 import Testing
 import Tmem
 import TmemPaging
-import TmemReplay
 import TmemTestKit
 
 /// Write tracking, readahead and victim choice: what the handler does beyond getting bytes right.

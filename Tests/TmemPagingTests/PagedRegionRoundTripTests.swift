@@ -2,7 +2,6 @@ import Synchronization
 import Testing
 import Tmem
 import TmemPaging
-import TmemReplay
 import TmemTestKit
 
 /// Byte-exact paging against a model: what was written is what is read, whatever tier the page visited.

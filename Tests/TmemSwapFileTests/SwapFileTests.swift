@@ -1,6 +1,5 @@
 import Testing
 import Tmem
-import TmemReplay
 import TmemFrontswap
 import TmemSwapFile
 import TmemTestKit

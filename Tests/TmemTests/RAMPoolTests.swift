@@ -1,7 +1,6 @@
 import Synchronization
 import Testing
 import Tmem
-import TmemReplay
 import TmemTestKit
 
 private func key(_ pool: PoolID, _ index: Int, object: UInt64 = 0) -> Key {

@@ -1,5 +1,5 @@
 import Glibc
-import TmemReplay
+import TmemTestKit
 import TmemZPool
 
 /// A fresh seed for a randomised test, or `ZPOOL_TEST_SEED` from the environment to replay one; printed

@@ -1,5 +1,6 @@
 import Testing
-import TmemReplay
+import Tmem
+import TmemTestKit
 import TmemZPool
 
 /// `compact(relocate:)`: objects move, bytes survive, spans go back to the OS.

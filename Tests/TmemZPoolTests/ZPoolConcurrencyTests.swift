@@ -1,6 +1,7 @@
 import Dispatch
 import Testing
-import TmemReplay
+import Tmem
+import TmemTestKit
 import TmemZPool
 
 /// Several threads allocating, writing, verifying and freeing their own handles at once.

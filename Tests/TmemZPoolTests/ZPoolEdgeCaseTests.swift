@@ -1,5 +1,6 @@
 import Testing
-import TmemReplay
+import Tmem
+import TmemTestKit
 import TmemZPool
 
 /// Sizes at and past the limits, a full arena, density, configuration errors and misuse traps.

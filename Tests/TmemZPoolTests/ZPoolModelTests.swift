@@ -1,5 +1,6 @@
 import Testing
-import TmemReplay
+import Tmem
+import TmemTestKit
 import TmemZPool
 
 /// Randomised allocate/free/write/read against a dictionary model.

@@ -1,7 +1,6 @@
 import Testing
 import Tmem
 import TmemFrontswap
-import TmemReplay
 import TmemSwapFile
 import TmemTestKit
 @testable import TmemZcache

@@ -1,7 +1,6 @@
 import Synchronization
 import Testing
 import Tmem
-import TmemReplay
 import TmemTestKit
 @testable import TmemZcache
 

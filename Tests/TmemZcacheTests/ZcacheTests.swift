@@ -1,7 +1,6 @@
 import Testing
 import Tmem
 import TmemCompression
-import TmemReplay
 import TmemTestKit
 @testable import TmemZcache
 

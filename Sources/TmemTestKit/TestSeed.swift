@@ -1,5 +1,4 @@
 import Tmem
-import TmemReplay
 
 /// The seed for a randomized test: `TMEM_TEST_SEED` from the environment if set, else `fallback`.
 /// The caller prints it, so that any failure can be replayed.

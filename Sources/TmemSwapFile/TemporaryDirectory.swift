@@ -8,6 +8,10 @@ import Tmem
 
 /// A fresh directory under `$TMPDIR` (or /tmp), removed with everything in it when this goes away:
 /// where `tmem replay` and the demos put their temporary swap files, and tests their real ones.
+///
+/// Only the files directly inside it are removed (swap files, traces); a subdirectory is left, and then
+/// so is the directory itself. The one implementation for the CLI and the tests: it lives beside
+/// ``SwapFile`` because swap files are what it holds.
 public final class TemporaryDirectory: Sendable {
     /// The directory's absolute path.
     public let path: String
@@ -15,12 +19,15 @@ public final class TemporaryDirectory: Sendable {
     /// Creates the directory.
     ///
     /// - Parameter prefix: The start of its name, for people reading /tmp.
-    /// - Throws: ``ReplayError`` when it cannot be made (no such `$TMPDIR`, a full or read-only disk).
-    public init(making prefix: String) throws(ReplayError) {
+    /// - Throws: ``BackingDeviceError`` with the `errno` of `mkdtemp` when it cannot be made (no such
+    ///   `$TMPDIR`, a full or read-only disk).
+    public init(making prefix: String) throws(BackingDeviceError) {
         let base = environmentValue("TMPDIR") ?? "/tmp"
         var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw .input("cannot make a temporary directory in \(base): \(describeErrno(errno))")
+            let code = Errno.current
+            throw BackingDeviceError(
+                errno: code, message: "cannot make a temporary directory in \(base): \(describeErrno(code.rawValue))")
         }
         path = String(cString: made)
     }
@@ -32,7 +39,10 @@ public final class TemporaryDirectory: Sendable {
         do { try self.init(making: prefix) } catch { preconditionFailure(error.message) }
     }
 
-    /// A path inside the directory.
+    /// A path inside the directory (the file is not created).
+    ///
+    /// - Parameter name: A file name, without `/`.
+    /// - Returns: `path/name`.
     public func file(_ name: String) -> String { "\(path)/\(name)" }
 
     deinit {
