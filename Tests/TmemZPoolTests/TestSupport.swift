@@ -2,19 +2,6 @@ import Glibc
 import TmemTestKit
 import TmemZPool
 
-/// A fresh seed for a randomised test, or `ZPOOL_TEST_SEED` from the environment to replay one; printed
-/// either way.
-func testSeed(_ test: String) -> UInt64 {
-    let seed: UInt64
-    if let text = getenv("ZPOOL_TEST_SEED"), let fixed = UInt64(String(cString: text)) {
-        seed = fixed
-    } else {
-        seed = UInt64.random(in: 0...UInt64.max)
-    }
-    print("\(test): seed \(seed) (replay with ZPOOL_TEST_SEED=\(seed))")
-    return seed
-}
-
 /// The byte at `index` of an object whose content is keyed by `key`.
 @inline(__always)
 func patternByte(key: UInt64, index: Int) -> UInt8 {
