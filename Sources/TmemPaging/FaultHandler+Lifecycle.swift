@@ -23,7 +23,7 @@ struct RegionResources {
     var writeProtectActive = false
     var signalFD: Int32 = -1
     var ackFD: Int32 = -1
-    var swapFilePath = ""
+    var swapFilePath: String?
     var removeSwapFile = false
     var colocation = PagedRegion.Colocation.none
     var frontswap: Frontswap?
@@ -31,7 +31,7 @@ struct RegionResources {
     /// Undoes what was done, in reverse.
     func release() {
         if let frontswap { _ = try? frontswap.invalidateArea(SwapArea(0)) }
-        if removeSwapFile { unlink(swapFilePath) }
+        if removeSwapFile, let swapFilePath { unlink(swapFilePath) }
         if ackFD >= 0 { close(ackFD) }
         if signalFD >= 0 { close(signalFD) }
         if registered { _ = Userfaultfd.unregister(uffd, base, length) }
@@ -133,22 +133,18 @@ extension FaultHandler {
         case .failure(let error): throw .systemCall("eventfd", error)
         }
 
+        let device: any BackingDevice
         switch configuration.swapFile {
+        case .device(let given):
+            device = given
         case .path(let path):
             r.swapFilePath = path
+            device = try openSwapFile(path, pages: pageCount, directIO: configuration.swapFileDirectIO)
         case .temporary(let directory):
-            r.swapFilePath = try makeTemporaryFile(in: directory ?? environmentValue("TMPDIR") ?? "/tmp")
+            let path = try makeTemporaryFile(in: directory ?? environmentValue("TMPDIR") ?? "/tmp")
+            r.swapFilePath = path
             r.removeSwapFile = true
-        }
-        let device: SwapFile
-        do {
-            device = try SwapFile(
-                path: r.swapFilePath,
-                slots: pageCount,
-                options: .init(directIO: configuration.swapFileDirectIO)
-            )
-        } catch {
-            throw .swapFile(error.message, errno: error.errno)
+            device = try openSwapFile(path, pages: pageCount, directIO: configuration.swapFileDirectIO)
         }
         let frontswap = Frontswap(backend: backend, configuration: .init(maxAreas: 1))
         do {
@@ -199,9 +195,17 @@ extension FaultHandler {
         close(ackFD)
         // The last reference to the frontend: its pool is destroyed and the swap file's fd closed.
         frontswap = nil
-        if removeSwapFile { unlink(swapFilePath) }
+        if removeSwapFile, let swapFilePath { unlink(swapFilePath) }
         isShutDown = true
         return finalStatistics
+    }
+
+    private static func openSwapFile(_ path: String, pages: Int, directIO: Bool) throws(PagingError) -> SwapFile {
+        do {
+            return try SwapFile(path: path, slots: pages, options: .init(directIO: directIO))
+        } catch {
+            throw .swapFile(error.message, errno: error.errno)
+        }
     }
 
     private static func makeTemporaryFile(in directory: String) throws(PagingError) -> String {

@@ -61,7 +61,7 @@ final class FaultHandler: @unchecked Sendable {
     let source: UserfaultfdSource
     let policy: PagedRegion.VictimPolicy
     let readaheadMax: Int
-    let swapFilePath: String
+    let swapFilePath: String?
     let removeSwapFile: Bool
     let colocation: PagedRegion.Colocation
 
