@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit"]),
         .testTarget(
             name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit"]),
-        .testTarget(name: "TmemSwapFileTests", dependencies: ["Tmem", "TmemSwapFile", "TmemTestKit"]),
+        .testTarget(name: "TmemSwapFileTests", dependencies: ["Tmem", "TmemSwapFile"]),
         .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool", "Tmem", "TmemTestKit"]),
         .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "Tmem", "TmemTestKit"]),
         .testTarget(

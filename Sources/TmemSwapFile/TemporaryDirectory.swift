@@ -18,11 +18,14 @@ public final class TemporaryDirectory: Sendable {
 
     /// Creates the directory.
     ///
-    /// - Parameter prefix: The start of its name, for people reading /tmp.
+    /// - Parameters:
+    ///   - prefix: The start of its name, for people reading /tmp.
+    ///   - parent: The directory to make it in; nil: `$TMPDIR`, else /tmp. (A test that needs a particular
+    ///     file system, such as one that supports `O_DIRECT`, names it here.)
     /// - Throws: ``BackingDeviceError`` with the `errno` of `mkdtemp` when it cannot be made (no such
-    ///   `$TMPDIR`, a full or read-only disk).
-    public init(making prefix: String) throws(BackingDeviceError) {
-        let base = environmentValue("TMPDIR") ?? "/tmp"
+    ///   parent, a full or read-only disk).
+    public init(making prefix: String, in parent: String? = nil) throws(BackingDeviceError) {
+        let base = parent ?? environmentValue("TMPDIR") ?? "/tmp"
         var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             let code = Errno.current
@@ -34,9 +37,11 @@ public final class TemporaryDirectory: Sendable {
 
     /// Creates the directory, or traps if it cannot (for tests, where that ends the run anyway).
     ///
-    /// - Parameter prefix: The start of its name, for people reading /tmp.
-    public convenience init(prefix: String = "tmem-test") {
-        do { try self.init(making: prefix) } catch { preconditionFailure(error.message) }
+    /// - Parameters:
+    ///   - prefix: The start of its name, for people reading /tmp.
+    ///   - parent: The directory to make it in; nil: `$TMPDIR`, else /tmp.
+    public convenience init(prefix: String = "tmem-test", in parent: String? = nil) {
+        do { try self.init(making: prefix, in: parent) } catch { preconditionFailure(error.message) }
     }
 
     /// A path inside the directory (the file is not created).
