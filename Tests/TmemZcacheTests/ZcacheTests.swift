@@ -152,6 +152,7 @@ struct ZcacheCorruptionTests {
         }
         if compressor == .none {
             // Uncompressed pages are kept as they are, with nothing to decode.
+            // TODO(core): uncompressed objects get a checksum
             return
         }
         #expect(flipped == true)
