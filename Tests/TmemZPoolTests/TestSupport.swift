@@ -35,3 +35,12 @@ struct ModelObject {
     var size: Int
     var key: UInt64
 }
+
+/// Whether this build has the invariant checks (`-D TMEM_INTERNAL_CHECKS`, as `.ci/run` builds them).
+let invariantChecksCompiledIn: Bool = {
+    #if TMEM_INTERNAL_CHECKS
+    return true
+    #else
+    return false
+    #endif
+}()
