@@ -4,11 +4,12 @@
 //
 // Module graph (data flows down on store, up on load):
 //
-//   tmem (CLI) ─► TmemReplay ─► TmemFrontswap ─► Tmem (core: keys, pools, Backend, BackingDevice, Errno, RAM pool)
-//                         └──► TmemSwapFile ─► Tmem (the backing device: a real file of slots)
-//                         └──► TmemZcache ─► TmemZPool (allocator) + TmemCompression ─► CLZ4, CZstd
+//   tmem (thin @main) ─► TmemCLI (the commands) ─► TmemReplay, TmemBench, TmemPaging, TmemZram
+//   TmemReplay ─► TmemFrontswap ─► Tmem (core: keys, pools, Backend, BackingDevice, Errno, RAM pool; no I/O)
+//            └──► TmemSwapFile ─► Tmem (the backing device: a real file of slots; TemporaryDirectory)
+//            └──► TmemZcache ─► TmemZPool (allocator) + TmemCompression ─► CLZ4, CZstd
 //   TmemPaging ─► TmemFrontswap, TmemSwapFile, CUserfaultfd        TmemZram ─► Tmem
-//   TmemTestKit ─► TmemFrontswap, Tmem: below the tools (TmemReplay, TmemBench, tmem), which may use it
+//   TmemTestKit ─► TmemFrontswap, Tmem: below the tools (TmemReplay, TmemBench, TmemCLI); TmemBench uses it
 //
 // C libraries come from the shared objects every Debian carries (liblz4.so.1, libzstd.so.1), linked by
 // soname through shims of our own, so `swift build` needs no -dev package.
@@ -73,13 +74,15 @@ let package = Package(
             dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression"]
         ),
         .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap"]),
-        .executableTarget(
-            name: "tmem",
+        .target(
+            name: "TmemCLI",
             dependencies: [
-                "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram", "TmemBench", "TmemPaging",
+                "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram",
+                "TmemBench", "TmemPaging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "tmem", dependencies: ["TmemCLI"]),
 
         .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit"]),
         .testTarget(
@@ -97,6 +100,13 @@ let package = Package(
             dependencies: [
                 "TmemPaging", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemReplay", "TmemTestKit",
                 "TmemCompression", "CUserfaultfd",
+            ]
+        ),
+        .testTarget(
+            name: "TmemCLITests",
+            dependencies: [
+                "TmemCLI", "Tmem", "TmemReplay", "TmemSwapFile", "TmemTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
