@@ -4,9 +4,12 @@
 //
 // Module graph (data flows down on store, up on load):
 //
-//   tmem (CLI) ─► TmemReplay ─► TmemFrontswap ─► Tmem (core: keys, pools, Backend, RAM pool)
-//                         └──► TmemSwapFile (the backing device: a real file of slots)
-//                         └──► TmemZcache ─► TmemZPool (allocator) + TmemCompression ─► CLZ4, CZstd
+//   tmem (thin @main) ─► TmemCLI (the commands) ─► TmemReplay, TmemBench, TmemPaging, TmemZram
+//   TmemReplay ─► TmemFrontswap ─► Tmem (core: keys, pools, Backend, BackingDevice, Errno, RAM pool; no I/O)
+//            └──► TmemSwapFile ─► Tmem (the backing device: a real file of slots; TemporaryDirectory)
+//            └──► TmemZcache ─► TmemZPool (allocator) + TmemCompression ─► CLZ4, CZstd
+//   TmemPaging ─► TmemFrontswap, TmemSwapFile, CUserfaultfd        TmemZram ─► Tmem
+//   TmemTestKit ─► TmemFrontswap, Tmem: below the tools (TmemReplay, TmemBench, TmemCLI); TmemBench uses it
 //
 // C libraries come from the shared objects every Debian carries (liblz4.so.1, libzstd.so.1), linked by
 // soname through shims of our own, so `swift build` needs no -dev package.
@@ -36,7 +39,7 @@ let package = Package(
         // Core: no I/O, no Foundation.
         .target(name: "Tmem"),
         .target(name: "TmemFrontswap", dependencies: ["Tmem"]),
-        .target(name: "TmemSwapFile", dependencies: ["TmemFrontswap"]),
+        .target(name: "TmemSwapFile", dependencies: ["Tmem"]),
 
         // Compressed RAM.
         .target(name: "CLZ4", linkerSettings: [.linkedLibrary(":liblz4.so.1")]),
@@ -56,13 +59,13 @@ let package = Package(
         ),
 
         // The kernel's zram, driven as the side-by-side baseline in benchmarks.
-        .target(name: "TmemZram"),
+        .target(name: "TmemZram", dependencies: ["Tmem"]),
 
         // Tools.
         .target(
             name: "TmemBench",
             dependencies: [
-                "Tmem", "TmemZcache", "TmemCompression", "TmemZram", "TmemReplay",
+                "Tmem", "TmemZcache", "TmemCompression", "TmemZram", "TmemReplay", "TmemTestKit",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -70,30 +73,45 @@ let package = Package(
             name: "TmemReplay",
             dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression"]
         ),
-        .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap", "TmemReplay"]),
-        .executableTarget(
-            name: "tmem",
+        .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap"]),
+        .target(
+            name: "TmemCLI",
             dependencies: [
-                "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram", "TmemBench", "TmemPaging",
+                "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram",
+                "TmemBench", "TmemPaging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "tmem", dependencies: ["TmemCLI"]),
 
-        .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit", "TmemReplay"]),
+        .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit"]),
         .testTarget(
-            name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay"]),
-        .testTarget(name: "TmemSwapFileTests", dependencies: ["TmemSwapFile", "TmemFrontswap", "TmemTestKit", "TmemReplay"]),
-        .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool", "TmemReplay"]),
-        .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "TmemTestKit", "TmemReplay"]),
+            name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit"]),
+        .testTarget(name: "TmemSwapFileTests", dependencies: ["Tmem", "TmemSwapFile"]),
+        .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool", "Tmem", "TmemTestKit"]),
+        .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "Tmem", "TmemTestKit"]),
         .testTarget(
             name: "TmemZcacheTests",
-            dependencies: ["TmemZcache", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemReplay", "TmemCompression"]
+            dependencies: ["TmemZcache", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit", "TmemCompression"]
         ),
-        .testTarget(name: "TmemZramTests", dependencies: ["TmemZram"]),
+        .testTarget(name: "TmemZramTests", dependencies: ["TmemZram", "Tmem"]),
         .testTarget(
             name: "TmemPagingTests",
-            dependencies: ["TmemPaging", "Tmem", "TmemFrontswap", "TmemZcache", "TmemReplay", "TmemCompression", "CUserfaultfd"]
+            dependencies: [
+                "TmemPaging", "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemReplay", "TmemTestKit",
+                "TmemCompression", "CUserfaultfd",
+            ]
         ),
-        .testTarget(name: "TmemReplayTests", dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap", "TmemZcache"]),
+        .testTarget(
+            name: "TmemCLITests",
+            dependencies: [
+                "TmemCLI", "Tmem", "TmemReplay", "TmemSwapFile", "TmemTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "TmemReplayTests",
+            dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap", "TmemSwapFile", "TmemZcache"]
+        ),
     ]
 )

@@ -5,6 +5,7 @@ import Histogram
 import Synchronization
 import Tmem
 import TmemReplay
+import TmemTestKit
 
 /// Runs one benchmark phase: `threads` threads each handle their share of `order`, timing every
 /// operation into a histogram; the phase's time is wall-clock from the first start to the last finish.

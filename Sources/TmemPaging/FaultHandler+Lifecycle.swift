@@ -23,7 +23,7 @@ struct RegionResources {
     var writeProtectActive = false
     var signalFD: Int32 = -1
     var ackFD: Int32 = -1
-    var swapFilePath = ""
+    var swapFilePath: String?
     var removeSwapFile = false
     var colocation = PagedRegion.Colocation.none
     var frontswap: Frontswap?
@@ -34,7 +34,7 @@ struct RegionResources {
     func release() {
         ownReclaimer?.stop()
         if let frontswap { _ = try? frontswap.invalidateArea(SwapArea(0)) }
-        if removeSwapFile { unlink(swapFilePath) }
+        if removeSwapFile, let swapFilePath { unlink(swapFilePath) }
         if ackFD >= 0 { close(ackFD) }
         if signalFD >= 0 { close(signalFD) }
         if registered { _ = Userfaultfd.unregister(uffd, base, length) }
@@ -73,7 +73,7 @@ extension FaultHandler {
         switch Userfaultfd.handshake(r.uffd, features: r.colocation != .none ? CUserfaultfd_FEATURE_THREAD_ID : 0) {
         case .success(let offered):
             features = offered
-        case .failure(let error) where r.colocation != .none && error.rawValue == EINVAL:
+        case .failure(let error) where r.colocation != .none && error == .invalidArgument:
             close(r.uffd)
             r.uffd = -1
             r.colocation = .none
@@ -110,7 +110,7 @@ extension FaultHandler {
         var ioctls: UInt64
         switch Userfaultfd.register(r.uffd, mapped, r.length, mode: mode) {
         case .success(let offered): ioctls = offered
-        case .failure(let error) where wantWP && error.rawValue == EINVAL:
+        case .failure(let error) where wantWP && error == .invalidArgument:
             // Write-protect of anonymous memory is missing on this architecture or kernel: page without it.
             mode = CUserfaultfd_REGISTER_MODE_MISSING
             switch Userfaultfd.register(r.uffd, mapped, r.length, mode: mode) {
@@ -122,36 +122,32 @@ extension FaultHandler {
         r.registered = true
         let needed = CUserfaultfd_IOCTL_BIT_COPY | CUserfaultfd_IOCTL_BIT_ZEROPAGE
         guard ioctls & needed == needed else {
-            throw .unsupported("the kernel offers no UFFDIO_COPY/ZEROPAGE on anonymous memory", Errno(ENOTSUP))
+            throw .unsupported("the kernel offers no UFFDIO_COPY/ZEROPAGE on anonymous memory", .notSupported)
         }
         r.writeProtectActive =
             mode & CUserfaultfd_REGISTER_MODE_WP != 0 && ioctls & CUserfaultfd_IOCTL_BIT_WRITEPROTECT != 0
 
-        switch Userfaultfd.valueOrErrno({ CUserfaultfd_eventfd(0, CUserfaultfd_EFD_CLOEXEC) }) {
+        switch valueOrErrno({ CUserfaultfd_eventfd(0, CUserfaultfd_EFD_CLOEXEC) }) {
         case .success(let fd): r.signalFD = fd
         case .failure(let error): throw .systemCall("eventfd", error)
         }
-        switch Userfaultfd.valueOrErrno({ CUserfaultfd_eventfd(0, CUserfaultfd_EFD_CLOEXEC) }) {
+        switch valueOrErrno({ CUserfaultfd_eventfd(0, CUserfaultfd_EFD_CLOEXEC) }) {
         case .success(let fd): r.ackFD = fd
         case .failure(let error): throw .systemCall("eventfd", error)
         }
 
+        let device: any BackingDevice
         switch configuration.swapFile {
+        case .device(let given):
+            device = given
         case .path(let path):
             r.swapFilePath = path
+            device = try openSwapFile(path, pages: pageCount, directIO: configuration.swapFileDirectIO)
         case .temporary(let directory):
-            r.swapFilePath = try makeTemporaryFile(in: directory ?? environmentValue("TMPDIR") ?? "/tmp")
+            let path = try makeTemporaryFile(in: directory ?? environmentValue("TMPDIR") ?? "/tmp")
+            r.swapFilePath = path
             r.removeSwapFile = true
-        }
-        let device: SwapFile
-        do {
-            device = try SwapFile(
-                path: r.swapFilePath,
-                slots: pageCount,
-                options: .init(directIO: configuration.swapFileDirectIO)
-            )
-        } catch {
-            throw .swapFile(error.message, errno: error.errno)
+            device = try openSwapFile(path, pages: pageCount, directIO: configuration.swapFileDirectIO)
         }
         let reclaimer: Reclaimer
         if let shared = configuration.reclaimer {
@@ -216,17 +212,25 @@ extension FaultHandler {
         close(ackFD)
         // The last reference to the frontend: its pool is destroyed and the swap file's fd closed.
         frontswap = nil
-        if removeSwapFile { unlink(swapFilePath) }
+        if removeSwapFile, let swapFilePath { unlink(swapFilePath) }
         isShutDown = true
         return finalStatistics
+    }
+
+    private static func openSwapFile(_ path: String, pages: Int, directIO: Bool) throws(PagingError) -> SwapFile {
+        do {
+            return try SwapFile(path: path, slots: pages, options: .init(directIO: directIO))
+        } catch {
+            throw .swapFile(error.message, errno: error.errno)
+        }
     }
 
     private static func makeTemporaryFile(in directory: String) throws(PagingError) -> String {
         var template = Array("\(directory)/tmem-paging-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
-            let code = errno
-            throw .swapFile("cannot create a temporary swap file in \(directory): \(Errno(code))", errno: code)
+            let code = Errno.current
+            throw .swapFile("cannot create a temporary swap file in \(directory): \(code)", errno: code)
         }
         close(fd)
         return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }

@@ -61,7 +61,7 @@ final class FaultHandler: @unchecked Sendable {
     let source: UserfaultfdSource
     let policy: PagedRegion.VictimPolicy
     let readaheadMax: Int
-    let swapFilePath: String
+    let swapFilePath: String?
     let removeSwapFile: Bool
     let colocation: PagedRegion.Colocation
 
@@ -187,7 +187,8 @@ final class FaultHandler: @unchecked Sendable {
                 poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, -1)
             }
             if ready < 0 {
-                precondition(errno == EINTR, "poll on the userfaultfd failed: \(Errno.current)")
+                let code = Errno.current
+                precondition(code == .interrupted, "poll on the userfaultfd failed: \(code)")
                 continue
             }
             if fds.0.revents != 0 { drainFaults() }
@@ -208,9 +209,9 @@ final class FaultHandler: @unchecked Sendable {
         while true {
             let n = read(uffd, messages.baseAddress!, messages.count)
             if n < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                precondition(code == EAGAIN, "reading the userfaultfd failed: \(Errno(code))")
+                let code = Errno.current
+                if code == .interrupted { continue }
+                precondition(code == .again, "reading the userfaultfd failed: \(code)")
                 return
             }
             precondition(n > 0 && n % size == 0, "short read of userfaultfd messages: \(n) bytes")
@@ -247,7 +248,7 @@ final class FaultHandler: @unchecked Sendable {
             var one: UInt64 = 1
             _ = write(signalFD, &one, 8)
             var ack: UInt64 = 0
-            while read(ackFD, &ack, 8) < 0 && errno == EINTR {}
+            while read(ackFD, &ack, 8) < 0 && Errno.current == .interrupted {}
         }
     }
 

@@ -1,3 +1,4 @@
+import Tmem
 import TmemFrontswap
 
 extension PagedRegion {
@@ -19,10 +20,10 @@ extension PagedRegion {
         /// evicted page, and makes it unsafe for another thread to write a page while it is being evicted
         /// (see the caveats of ``PagedRegion``).
         public var writeProtect: Bool
-        /// Where the swap file behind the region's frontswap area lives.
+        /// Where the swap file behind the region's frontswap area lives, or the device to use instead.
         public var swapFile: SwapFileLocation
         /// Open the swap file with `O_DIRECT` (bypassing the page cache, as a swap device does; the file
-        /// system must support it, which tmpfs does not).
+        /// system must support it, which tmpfs does not). Ignored for ``SwapFileLocation/device(_:)``.
         public var swapFileDirectIO: Bool
         /// When set, every frontswap operation of the region is written to this file as a `tmem replay`
         /// trace (see ``PagedRegion`` for the format).
@@ -41,7 +42,7 @@ extension PagedRegion {
         ///   - victimPolicy: `.segmented` (default) or `.fifo`.
         ///   - readaheadMaxPages: Largest readahead window in pages, 0 for none.
         ///   - writeProtect: Track writes with userfaultfd write-protection where available.
-        ///   - swapFile: A temporary file (default) or a given path.
+        ///   - swapFile: A temporary file (default), a given path, or a given backing device.
         ///   - swapFileDirectIO: Open the swap file with `O_DIRECT`.
         ///   - recordTrace: A path to record the frontswap operations to, or nil.
         ///   - colocation: Where the handler runs relative to faulting threads.
@@ -94,13 +95,21 @@ extension PagedRegion {
         public var description: String { rawValue }
     }
 
-    /// Where a region's swap file lives.
-    public enum SwapFileLocation: Sendable, Hashable {
+    /// Where a region's swap file lives, or which backing device stands in for it.
+    ///
+    /// Not `Hashable`: a backing device is an object with behaviour, not a value.
+    public enum SwapFileLocation: Sendable {
         /// A new file, `tmem-paging-XXXXXX` in `directory` (nil: `$TMPDIR`, else /tmp), removed on close.
         case temporary(directory: String?)
         /// This path: a regular file (created if missing, sized to the region) or a block device. It is left
         /// in place on close (a device is not ours to remove), its contents meaningless.
         case path(String)
+        /// This backing device, used as it is: it must have at least as many slots as the region has pages
+        /// (else the region is refused with a frontswap error). The region writes and reads its slots from
+        /// the handler thread and never closes it; ``PagedRegion/Configuration/swapFileDirectIO`` does not
+        /// apply. For a device of one's own (a fault-injecting one in tests, a block device opened
+        /// elsewhere).
+        case device(any BackingDevice)
     }
 
     /// How the handler picks the page to evict.

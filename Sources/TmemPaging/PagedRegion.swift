@@ -114,8 +114,9 @@ public struct PagedRegion: ~Copyable {
     /// The region's size in pages.
     public var pageCount: Int { handler.pageCount }
 
-    /// The path of the swap file behind the region's frontswap area.
-    public var swapFilePath: String { handler.swapFilePath }
+    /// The path of the swap file behind the region's frontswap area, or nil when the region was given a
+    /// backing device (``SwapFileLocation/device(_:)``).
+    public var swapFilePath: String? { handler.swapFilePath }
 
     /// Whether writes are tracked with userfaultfd write-protection (so clean pages are not stored again).
     public var isWriteTracking: Bool { handler.writeProtectActive }

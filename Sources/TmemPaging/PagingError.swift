@@ -18,10 +18,10 @@ public struct PagingError: Error, Hashable, Sendable, CustomStringConvertible {
     private let code: Code
     /// One line for people: what failed, why, and what to change when something can be changed.
     public let message: String
-    /// The `errno` of the failing system call, or 0 when the failure was not a system call's.
-    public let errno: Int32
+    /// The `errno` of the failing system call, or nil when the failure was not a system call's.
+    public let errno: Errno?
 
-    private init(_ code: Code, _ message: String, errno: Int32 = 0) {
+    private init(_ code: Code, _ message: String, errno: Errno? = nil) {
         self.code = code
         self.message = message
         self.errno = errno
@@ -36,29 +36,17 @@ public struct PagingError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 
-    static func notPermitted(_ message: String) -> Self { .init(.notPermitted, message, errno: EPERM) }
+    static func notPermitted(_ message: String) -> Self { .init(.notPermitted, message, errno: .notPermitted) }
     static func unsupported(_ message: String, _ errno: Errno) -> Self {
-        .init(.unsupported, "\(message): \(errno)", errno: errno.rawValue)
+        .init(.unsupported, "\(message): \(errno)", errno: errno)
     }
     static func systemCall(_ call: String, _ errno: Errno) -> Self {
-        .init(.systemCall, "\(call) failed: \(errno)", errno: errno.rawValue)
+        .init(.systemCall, "\(call) failed: \(errno)", errno: errno)
     }
-    static func invalidArgument(_ message: String) -> Self { .init(.invalidArgument, message, errno: EINVAL) }
-    static func swapFile(_ message: String, errno: Int32) -> Self { .init(.swapFile, message, errno: errno) }
+    static func invalidArgument(_ message: String) -> Self { .init(.invalidArgument, message, errno: .invalidArgument) }
+    static func swapFile(_ message: String, errno: Errno) -> Self { .init(.swapFile, message, errno: errno) }
     static func frontswap(_ message: String) -> Self { .init(.frontswap, message) }
     static func trace(_ message: String, _ errno: Errno) -> Self {
-        .init(.trace, "\(message): \(errno)", errno: errno.rawValue)
+        .init(.trace, "\(message): \(errno)", errno: errno)
     }
-}
-
-/// A system call's error number, read right after the call failed.
-struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
-    let rawValue: Int32
-
-    init(_ rawValue: Int32) { self.rawValue = rawValue }
-
-    /// The calling thread's `errno`, now.
-    static var current: Errno { Errno(errno) }
-
-    var description: String { "\(describeErrno(rawValue)) (errno \(rawValue))" }
 }

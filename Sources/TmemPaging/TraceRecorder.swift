@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Tmem
 
 /// Writes a region's frontswap operations as a `tmem replay` trace, one line per operation:
 /// `init TYPE PAGES`, `store TYPE OFFSET K`, `load TYPE OFFSET`, `invalidate TYPE OFFSET`,
@@ -114,10 +115,11 @@ struct TraceRecorder: ~Copyable {
             let n = write(fd, buffer.baseAddress! + done, used - done)
             if n > 0 {
                 done += n
-            } else if n < 0 && errno == EINTR {
+            } else if n < 0 && Errno.current == .interrupted {
                 continue
             } else {
-                failure = "writing the trace \(path) failed: \(Errno(n < 0 ? errno : ENOSPC)); recording stopped"
+                let code = n < 0 ? Errno.current : .noSpace
+                failure = "writing the trace \(path) failed: \(code); recording stopped"
             }
         }
         used = 0

@@ -4,29 +4,15 @@ import Glibc
 import Musl
 #endif
 import CUserfaultfd
+import Tmem
 
 /// Thin wrappers over the userfaultfd system call and its ioctls: one C call each, `-1`/errno turned into
-/// `Result<_, Errno>` right after the call (errno is read before anything else can change it), EINTR
-/// retried where the call is restartable.
+/// `Result<_, Errno>` right after the call by the core's `valueOrErrno` (errno is read before anything
+/// else can change it), EINTR retried where the call is restartable.
 ///
 /// Callers decide what an error means; the fault path traps on errors that can only come from a bug in
 /// this module (EBADF/EFAULT/EINVAL on our own fd and range), as swift-nio does for "unacceptable errno".
 enum Userfaultfd {
-    /// Runs a system call until it does not fail with EINTR; maps `-1` to the errno it left.
-    @inline(__always)
-    static func valueOrErrno<T: FixedWidthInteger>(
-        retryOnInterrupt: Bool = true,
-        _ call: () -> T
-    ) -> Result<T, Errno> {
-        while true {
-            let value = call()
-            if value != -1 { return .success(value) }
-            let code = errno
-            if retryOnInterrupt && code == EINTR { continue }
-            return .failure(Errno(code))
-        }
-    }
-
     /// UFFDIO_API: the handshake every new userfaultfd needs before anything else.
     ///
     /// - Returns: The features the kernel offers (all of them are reported whatever was requested).
@@ -81,9 +67,9 @@ enum Userfaultfd {
             copy: 0
         )
         let result = CUserfaultfd_copy(fd, &request)
-        let code = errno
+        let code = Errno.current
         if result == 0 { return (length, nil) }
-        return (request.copy > 0 ? Int(request.copy) : 0, Errno(code))
+        return (request.copy > 0 ? Int(request.copy) : 0, code)
     }
 
     /// UFFDIO_ZEROPAGE: maps the shared zero page at missing pages (no memory is used until written).
@@ -148,17 +134,17 @@ struct UserfaultfdOpener: Sendable {
         let flags = O_CLOEXEC | O_NONBLOCK
         switch source {
         case .systemCall:
-            return Userfaultfd.valueOrErrno { CUserfaultfd_userfaultfd(flags) }
+            return valueOrErrno { CUserfaultfd_userfaultfd(flags) }
         case .userModeOnly:
-            return Userfaultfd.valueOrErrno { CUserfaultfd_userfaultfd(flags | CUserfaultfd_UFFD_USER_MODE_ONLY) }
+            return valueOrErrno { CUserfaultfd_userfaultfd(flags | CUserfaultfd_UFFD_USER_MODE_ONLY) }
         case .device:
             let device: Int32
-            switch Userfaultfd.valueOrErrno({ open("/dev/userfaultfd", O_RDWR | O_CLOEXEC) }) {
+            switch valueOrErrno({ open("/dev/userfaultfd", O_RDWR | O_CLOEXEC) }) {
             case .success(let fd): device = fd
             case .failure(let error): return .failure(error)
             }
             defer { close(device) }
-            return Userfaultfd.valueOrErrno { CUserfaultfd_ioctl_new(device, flags) }
+            return valueOrErrno { CUserfaultfd_ioctl_new(device, flags) }
         }
     }
 

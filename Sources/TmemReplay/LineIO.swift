@@ -30,11 +30,9 @@ public struct LineReader {
         var filled = 0
         while true {
             if filled == buffer.count { buffer.append(contentsOf: repeatElement(0, count: buffer.count)) }
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ReplayError.input("cannot read the trace: \(describeErrno(errno))")
-            }
+            let n = try buffer.withUnsafeMutableBytes { raw in
+                valueOrErrno { read(fd, raw.baseAddress! + filled, raw.count - filled) }
+            }.mapError { ReplayError.input("cannot read the trace: \(describeErrno($0.rawValue))") }.get()
             let end = filled + n
             var start = 0
             try buffer.withUnsafeBufferPointer { bytes in
@@ -91,9 +89,9 @@ public final class LineWriter {
         var written = 0
         buffer.withUnsafeBytes { raw in
             while written < raw.count {
-                let n = write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
+                guard case .success(let n) = valueOrErrno({ write(fd, raw.baseAddress! + written, raw.count - written) }),
+                    n > 0
+                else { return }
                 written += n
             }
         }

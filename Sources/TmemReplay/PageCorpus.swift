@@ -27,15 +27,17 @@ public final class PageCorpus: @unchecked Sendable {
     /// - Throws: ``ReplayError`` if the file cannot be read, is empty, or is corrupt.
     public init(path: String) throws(ReplayError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .input("cannot open corpus \(path): \(describeErrno(errno))") }
+        let fd = try valueOrErrno { open(path, O_RDONLY | O_CLOEXEC) }
+            .mapError { ReplayError.input("cannot open corpus \(path): \(describeErrno($0.rawValue))") }.get()
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .input("cannot stat corpus \(path): \(describeErrno(errno))") }
+        if case .failure(let code) = valueOrErrno({ fstat(fd, &info) }) {
+            throw .input("cannot stat corpus \(path): \(describeErrno(code.rawValue))")
+        }
         let size = Int(info.st_size)
         guard size >= 4 else { throw .input("corpus \(path) holds no page (\(size) bytes)") }
         guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
-            throw .input("cannot map corpus \(path): \(describeErrno(errno))")
+            throw .input("cannot map corpus \(path): \(describeErrno(Errno.current.rawValue))")
         }
         let file = UnsafeRawBufferPointer(start: mapped, count: size)
         if Zstd.isFrame(file) {

@@ -4,7 +4,6 @@ import Glibc
 import Musl
 #endif
 import Tmem
-import TmemFrontswap
 
 /// `O_DIRECT`, which Glibc's module map hides without `_GNU_SOURCE` (values from the kernel's
 /// `asm-generic/fcntl.h` and the arm64 override).
@@ -68,24 +67,24 @@ public final class SwapFile: BackingDevice {
         self.options = options
         var flags = O_RDWR | O_CREAT | O_CLOEXEC
         if options.directIO { flags |= openDirectFlag }
-        let fd = open(path, flags, 0o600)
-        guard fd >= 0 else {
-            let code = errno
-            throw BackingDeviceError(errno: code, message: "cannot open swap file \(path): \(describeErrno(code))")
+        let fd: Int32
+        switch valueOrErrno({ open(path, flags, 0o600) }) {
+        case .success(let opened): fd = opened
+        case .failure(let code):
+            throw BackingDeviceError(errno: code, message: "cannot open swap file \(path): \(describeErrno(code.rawValue))")
         }
         var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let code = errno
+        if case .failure(let code) = valueOrErrno({ fstat(fd, &info) }) {
             close(fd)
-            throw BackingDeviceError(errno: code, message: "cannot stat swap file \(path): \(describeErrno(code))")
+            throw BackingDeviceError(errno: code, message: "cannot stat swap file \(path): \(describeErrno(code.rawValue))")
         }
         if info.st_mode & S_IFMT == S_IFREG {
             let size = off_t(slots) * off_t(4096)
-            if info.st_size < size, ftruncate(fd, size) != 0 {
-                let code = errno
+            if info.st_size < size, case .failure(let code) = valueOrErrno({ ftruncate(fd, size) }) {
                 close(fd)
                 throw BackingDeviceError(
-                    errno: code, message: "cannot size swap file \(path) to \(slots) pages: \(describeErrno(code))")
+                    errno: code,
+                    message: "cannot size swap file \(path) to \(slots) pages: \(describeErrno(code.rawValue))")
             }
         }
         self.fd = fd
@@ -121,16 +120,15 @@ public final class SwapFile: BackingDevice {
     ///
     /// - Throws: ``BackingDeviceError`` if the sync fails (an earlier write's I/O error surfaces here).
     public func sync() throws(BackingDeviceError) {
-        guard fdatasync(fd) == 0 else {
-            let code = errno
-            throw BackingDeviceError(errno: code, message: "syncing \(path): \(describeErrno(code))")
+        if case .failure(let code) = valueOrErrno({ fdatasync(fd) }) {
+            throw BackingDeviceError(errno: code, message: "syncing \(path): \(describeErrno(code.rawValue))")
         }
     }
 
     private func check(_ slot: Int, _ count: Int, _ verb: String) throws(BackingDeviceError) {
         guard (0..<slotCount).contains(slot) else {
             throw BackingDeviceError(
-                errno: EINVAL, message: "\(verb) slot \(slot) of \(path): out of range (0..<\(slotCount))")
+                errno: .invalidArgument, message: "\(verb) slot \(slot) of \(path): out of range (0..<\(slotCount))")
         }
         precondition(count == 4096, "a page is 4096 bytes")
     }
@@ -155,16 +153,16 @@ public final class SwapFile: BackingDevice {
     ) throws(BackingDeviceError) {
         var done = 0
         while done < 4096 {
-            let n = call(off_t(slot) * 4096 + off_t(done), done)
-            if n > 0 {
+            let code: Errno
+            switch valueOrErrno({ call(off_t(slot) * 4096 + off_t(done), done) }) {
+            case .success(let n) where n > 0:
                 done += n
-            } else if n < 0 && errno == EINTR {
                 continue
-            } else {
-                let code = n < 0 ? errno : (verb == "writing" ? ENOSPC : EIO)
-                throw BackingDeviceError(
-                    errno: code, message: "\(verb) slot \(slot) of \(path): \(describeErrno(code))")
+            case .success: code = verb == "writing" ? .noSpace : .io
+            case .failure(let failure): code = failure
             }
+            throw BackingDeviceError(
+                errno: code, message: "\(verb) slot \(slot) of \(path): \(describeErrno(code.rawValue))")
         }
     }
 }

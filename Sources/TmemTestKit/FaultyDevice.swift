@@ -1,5 +1,5 @@
 import Synchronization
-import TmemFrontswap
+import Tmem
 
 /// A backing device that wraps another and fails on demand (the faults a real disk shows rarely: EIO on
 /// a read, ENOSPC on a write), for testing that no page is lost or stale when the device fails. For a
@@ -13,23 +13,23 @@ public final class FaultyDevice: BackingDevice {
     /// Wraps a device.
     public init(wrapping inner: any BackingDevice) { self.inner = inner }
 
-    /// While true, writes fail with ENOSPC (28).
+    /// While true, writes fail with ENOSPC (``Errno/noSpace``).
     public func setFailWrites(_ fail: Bool) { failWrites.store(fail, ordering: .relaxed) }
-    /// While true, reads fail with EIO (5).
+    /// While true, reads fail with EIO (``Errno/io``).
     public func setFailReads(_ fail: Bool) { failReads.store(fail, ordering: .relaxed) }
 
     public var slotCount: Int { inner.slotCount }
 
     public func write(slot: Int, page: UnsafeRawBufferPointer) throws(BackingDeviceError) {
         if failWrites.load(ordering: .relaxed) {
-            throw BackingDeviceError(errno: 28, message: "writing slot \(slot): No space left on device (injected)")
+            throw BackingDeviceError(errno: .noSpace, message: "writing slot \(slot): No space left on device (injected)")
         }
         try inner.write(slot: slot, page: page)
     }
 
     public func read(slot: Int, into page: UnsafeMutableRawBufferPointer) throws(BackingDeviceError) {
         if failReads.load(ordering: .relaxed) {
-            throw BackingDeviceError(errno: 5, message: "reading slot \(slot): Input/output error (injected)")
+            throw BackingDeviceError(errno: .io, message: "reading slot \(slot): Input/output error (injected)")
         }
         try inner.read(slot: slot, into: page)
     }

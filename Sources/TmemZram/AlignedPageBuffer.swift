@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Tmem
 
 /// Page-aligned memory for O_DIRECT reads and writes of a `ZramDevice`.
 ///
@@ -28,7 +29,7 @@ public struct AlignedPageBuffer: ~Copyable {
         var memory: UnsafeMutableRawPointer? = nil
         let status = posix_memalign(&memory, Self.pageSize, pages * Self.pageSize)
         guard status == 0, let memory else {
-            throw ZramError(.outOfMemory, "posix_memalign of \(pages) pages failed", errno: status)
+            throw ZramError(.outOfMemory, "posix_memalign of \(pages) pages failed", errno: Errno(status))
         }
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: pages * Self.pageSize)
         self.base = memory

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Tmem
 
 /// Reads and writes sysfs attributes, and wraps the few system calls `ZramDevice` makes.
 ///
@@ -18,18 +19,13 @@ enum Sysfs {
 
     /// Reads a whole attribute as text.
     static func read(_ path: String) throws(ZramError) -> String {
-        let fd = retryingOnInterrupt { open(path, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else {
-            throw ZramError(.sysfs, "cannot open \(path) for reading", errno: errno)
-        }
+        let fd = try valueOrErrno { open(path, O_RDONLY | O_CLOEXEC) }
+            .mapError { ZramError(.sysfs, "cannot open \(path) for reading", errno: $0) }.get()
         defer { _ = close(fd) }
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { bytes in
-            retryingOnInterrupt { Glibc.read(fd, bytes.baseAddress, bytes.count) }
-        }
-        guard count >= 0 else {
-            throw ZramError(.sysfs, "cannot read \(path)", errno: errno)
-        }
+        let count = try buffer.withUnsafeMutableBytes { bytes in
+            valueOrErrno { Glibc.read(fd, bytes.baseAddress, bytes.count) }
+        }.mapError { ZramError(.sysfs, "cannot read \(path)", errno: $0) }.get()
         return String(decoding: buffer.prefix(count), as: UTF8.self)
     }
 
@@ -44,19 +40,16 @@ enum Sysfs {
 
     /// Writes `value` to an attribute in one `write`, as `echo value > path` does.
     static func write(_ value: String, to path: String) throws(ZramError) {
-        let fd = retryingOnInterrupt { open(path, O_WRONLY | O_CLOEXEC) }
-        guard fd >= 0 else {
-            throw ZramError(.sysfs, "cannot open \(path) for writing", errno: errno)
-        }
+        let fd = try valueOrErrno { open(path, O_WRONLY | O_CLOEXEC) }
+            .mapError { ZramError(.sysfs, "cannot open \(path) for writing", errno: $0) }.get()
         defer { _ = close(fd) }
         var bytes = Array(value.utf8)
         bytes.append(0x0A)
         let written = bytes.withUnsafeBytes { raw in
-            retryingOnInterrupt { Glibc.write(fd, raw.baseAddress, raw.count) }
+            valueOrErrno { Glibc.write(fd, raw.baseAddress, raw.count) }
         }
-        guard written == bytes.count else {
-            let cause = written < 0 ? errno : nil
-            throw ZramError(.sysfs, "writing \(value.debugDescription) to \(path) failed", errno: cause)
+        guard case .success(bytes.count) = written else {
+            throw ZramError(.sysfs, "writing \(value.debugDescription) to \(path) failed", errno: written.error)
         }
     }
 
@@ -75,22 +68,11 @@ enum Sysfs {
         return text[first...last]
     }
 
-    /// Calls `body` again while it fails with EINTR; returns its result, errno left as it set it.
-    static func retryingOnInterrupt<T: BinaryInteger>(_ body: () -> T) -> T {
-        while true {
-            let result = body()
-            if result < 0 && errno == EINTR {
-                continue
-            }
-            return result
-        }
-    }
-
     /// Sleeps `milliseconds`; used only between retries of a removal the kernel refused with EBUSY.
     static func pause(milliseconds: Int) {
         var request = timespec(tv_sec: 0, tv_nsec: milliseconds * 1_000_000)
         var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR {
+        while nanosleep(&request, &remaining) != 0 && Errno.current == .interrupted {
             request = remaining
         }
     }
@@ -107,3 +89,22 @@ let directIOFlag: Int32 = 0o400000
 #else
 #error("O_DIRECT value unknown for this architecture: add it from the kernel's asm/fcntl.h")
 #endif
+import Tmem
+
+extension Result where Success == Int, Failure == Errno {
+    /// The count a transfer returned, or -1 when it failed (for messages that quote the call's value).
+    var count: Int {
+        switch self {
+        case .success(let n): n
+        case .failure: -1
+        }
+    }
+
+    /// The `errno` of a failed call, or nil when the call returned (a short transfer is no system error).
+    var error: Errno? {
+        switch self {
+        case .success: nil
+        case .failure(let code): code
+        }
+    }
+}

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import Tmem
 
 /// A zram block device of our own, created for a benchmark and removed afterwards: the kernel's
 /// compressed RAM disk as a baseline for Tmem's compressed backend on the same pages.
@@ -80,7 +81,7 @@ public final class ZramDevice: Sendable {
             )
         }
         for attribute in ["hot_add", "hot_remove"] where access("\(Sysfs.control)/\(attribute)", W_OK) != 0 {
-            let cause = String(cString: strerror(errno))
+            let cause = describeErrno(Errno.current.rawValue)
             return .unavailable(reason: "\(Sysfs.control)/\(attribute) is not writable: \(cause) (read-only sysfs?)")
         }
         return .available
@@ -188,10 +189,8 @@ public final class ZramDevice: Sendable {
     public func openForDirectIO() throws(ZramError) -> Int32 {
         try state.withLock { state throws(ZramError) in
             precondition(!state.removed, "zram\(number) has been removed")
-            let fd = Sysfs.retryingOnInterrupt { open(devicePath, O_RDWR | directIOFlag | O_CLOEXEC) }
-            guard fd >= 0 else {
-                throw ZramError(.io, "cannot open \(devicePath) with O_DIRECT", errno: errno)
-            }
+            let fd = try valueOrErrno { open(devicePath, O_RDWR | directIOFlag | O_CLOEXEC) }
+                .mapError { ZramError(.io, "cannot open \(devicePath) with O_DIRECT", errno: $0) }.get()
             state.descriptors.insert(fd)
             return fd
         }
@@ -219,12 +218,9 @@ public final class ZramDevice: Sendable {
     /// - Complexity: One system call; compresses one page in the kernel.
     public func write(page: UnsafeRawBufferPointer, at slot: Int, fd: Int32) throws(ZramError) {
         checkDirectIO(page.baseAddress, count: page.count, slot: slot, fd: fd)
-        let done = Sysfs.retryingOnInterrupt {
-            pwrite(fd, page.baseAddress, Self.pageSize, off_t(slot * Self.pageSize))
-        }
-        guard done == Self.pageSize else {
-            let cause = done < 0 ? errno : nil
-            throw ZramError(.io, "pwrite of slot \(slot) on \(devicePath) returned \(done)", errno: cause)
+        let done = valueOrErrno { pwrite(fd, page.baseAddress, Self.pageSize, off_t(slot * Self.pageSize)) }
+        guard case .success(Self.pageSize) = done else {
+            throw ZramError(.io, "pwrite of slot \(slot) on \(devicePath) returned \(done.count)", errno: done.error)
         }
     }
 
@@ -238,12 +234,9 @@ public final class ZramDevice: Sendable {
     /// - Complexity: One system call; decompresses one page in the kernel.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at slot: Int, fd: Int32) throws(ZramError) {
         checkDirectIO(buffer.baseAddress, count: buffer.count, slot: slot, fd: fd)
-        let done = Sysfs.retryingOnInterrupt {
-            pread(fd, buffer.baseAddress, Self.pageSize, off_t(slot * Self.pageSize))
-        }
-        guard done == Self.pageSize else {
-            let cause = done < 0 ? errno : nil
-            throw ZramError(.io, "pread of slot \(slot) on \(devicePath) returned \(done)", errno: cause)
+        let done = valueOrErrno { pread(fd, buffer.baseAddress, Self.pageSize, off_t(slot * Self.pageSize)) }
+        guard case .success(Self.pageSize) = done else {
+            throw ZramError(.io, "pread of slot \(slot) on \(devicePath) returned \(done.count)", errno: done.error)
         }
     }
 
@@ -347,7 +340,7 @@ public final class ZramDevice: Sendable {
             do {
                 try body()
                 return .success(())
-            } catch where error.errno == EBUSY && attempt < removalRetries.count {
+            } catch where error.errno == .busy && attempt < removalRetries.count {
                 attempt += 1
                 Sysfs.pause(milliseconds: removalRetries.milliseconds)
             } catch {

@@ -1,3 +1,5 @@
+import Tmem
+
 /// An error from `ZramDevice`: what failed (`code`), a readable `message`, the `errno` of the
 /// failing system call when there was one, and where it was raised.
 ///
@@ -56,7 +58,7 @@ public struct ZramError: Error, CustomStringConvertible, Sendable {
     /// What happened, in words (paths, values, what the kernel offers).
     public let message: String
     /// The `errno` of the failing system call, or `nil` if no system call failed.
-    public let errno: Int32?
+    public let errno: Errno?
     /// The source file (`#fileID`) that raised the error.
     public let file: String
     /// The source line that raised the error.
@@ -70,7 +72,7 @@ public struct ZramError: Error, CustomStringConvertible, Sendable {
     ///   - errno: The failing call's `errno`, if any.
     ///   - file: The raising file; leave the default.
     ///   - line: The raising line; leave the default.
-    public init(_ code: Code, _ message: String, errno: Int32? = nil, file: String = #fileID, line: Int = #line) {
+    public init(_ code: Code, _ message: String, errno: Errno? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
         self.errno = errno
@@ -80,7 +82,7 @@ public struct ZramError: Error, CustomStringConvertible, Sendable {
 
     /// `code: message (errno N) (file:line)`.
     public var description: String {
-        let cause = errno.map { " (errno \($0))" } ?? ""
+        let cause = errno.map { " (errno \($0.rawValue))" } ?? ""
         return "\(code): \(message)\(cause) (\(file):\(line))"
     }
 }

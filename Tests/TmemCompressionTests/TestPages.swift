@@ -1,6 +1,6 @@
 import Testing
+import Tmem
 import TmemCompression
-import TmemReplay
 
 /// The page size every test here uses, as the kernel's on x86-64 and arm64 (4 KiB pages).
 let pageSize = 4096

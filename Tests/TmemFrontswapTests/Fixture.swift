@@ -1,7 +1,6 @@
 import Tmem
 import TmemFrontswap
 import TmemSwapFile
-import TmemReplay
 import TmemTestKit
 
 /// A frontswap over a backend, with one real swap file per area in a temporary directory.

@@ -2,7 +2,6 @@ import Testing
 import Tmem
 import TmemFrontswap
 import TmemSwapFile
-import TmemReplay
 import TmemTestKit
 
 /// The frontswap contract of SEMANTICS.md, case by case.

@@ -2,7 +2,6 @@ import Testing
 import Tmem
 import TmemFrontswap
 import TmemSwapFile
-import TmemReplay
 import TmemTestKit
 
 /// Failures of the places a page can live: nothing stored is lost, nothing stale comes back.
@@ -16,7 +15,7 @@ struct FrontswapFailureTests {
         // The pool is full: the next store is refused, and the disk write fails.
         let error = #expect(throws: FrontswapError.self) { try f.store(0, 1, page(2)) }
         #expect(error?.isDeviceError == true)
-        #expect(error?.deviceError?.errno == 28)
+        #expect(error?.deviceError?.errno == .noSpace)
         #expect(try f.load(0, 1).0 == .notStored)
         // A refused store over a held slot whose disk write fails: the old page must not come back.
         faulty.setRefusalRule { _ in .policy }

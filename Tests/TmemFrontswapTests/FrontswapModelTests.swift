@@ -3,7 +3,6 @@ import Testing
 import Tmem
 import TmemFrontswap
 import TmemSwapFile
-import TmemReplay
 import TmemTestKit
 
 /// Thousands of random operations against the reference model: every load returns the bytes of the last
@@ -11,9 +10,8 @@ import TmemTestKit
 struct FrontswapModelTests {
     @Test(arguments: [false, true])
     func randomOperationsMatchTheModel(exclusiveLoads: Bool) throws {
-        let seed = testSeed(default: exclusiveLoads ? 0xF00D : 0xBEEF)
-        print("FrontswapModelTests seed=\(seed) (TMEM_TEST_SEED to replay)")
-        var rng = SeededGenerator(seed: seed)
+        var rng = seededGenerator(
+            "FrontswapModelTests(exclusiveLoads: \(exclusiveLoads))", default: exclusiveLoads ? 0xF00D : 0xBEEF)
         let ram = RAMPool(capacity: 24 * pageSize)
         let f = Fixture(backend: ram, exclusiveLoads: exclusiveLoads)
         let pages = 96
@@ -74,8 +72,7 @@ struct FrontswapModelTests {
 /// Several threads at once, each on its own slots, with shrinks and capacity changes racing them.
 struct FrontswapConcurrencyTests {
     @Test func concurrentStoresLoadsAndInvalidatesStayExact() throws {
-        let seed = testSeed(default: 0xC0FFEE)
-        print("FrontswapConcurrencyTests seed=\(seed) (TMEM_TEST_SEED to replay)")
+        let seed = testSeed("FrontswapConcurrencyTests", default: 0xC0FFEE)
         let ram = RAMPool(capacity: 200 * pageSize)
         let f = Fixture(backend: ram)
         let threads = 4

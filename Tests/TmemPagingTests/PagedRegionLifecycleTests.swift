@@ -9,6 +9,7 @@ import TmemPaging
 import TmemReplay
 import TmemTestKit
 import TmemZcache
+import TmemSwapFile
 
 /// Kernel accesses into the region, close, trace recording and refusals.
 @Suite(.enabled(if: Kernel.allowsUserfaultfd, refusedReason))
@@ -68,7 +69,8 @@ struct PagedRegionLifecycleTests {
         region.withUnsafeMutableBytes { bytes in
             Pattern.fillAll(bytes, pages: pages, version: 1)
         }
-        let path = region.swapFilePath
+        let swapFilePath = region.swapFilePath
+        let path = try #require(swapFilePath, "a temporary swap file backs the region")
         let before = region.statistics
         #expect(before.frontswap.currPages > 0)
         #expect(

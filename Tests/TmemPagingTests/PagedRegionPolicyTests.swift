@@ -1,7 +1,6 @@
 import Testing
 import Tmem
 import TmemPaging
-import TmemReplay
 import TmemTestKit
 
 /// Write tracking, readahead and victim choice: what the handler does beyond getting bytes right.
@@ -64,9 +63,7 @@ struct PagedRegionPolicyTests {
 
     @Test
     func readaheadServesASequentialScanAndWastesLittleOnRandomAccess() throws {
-        let seed = testSeed(default: 0x7265_6164)
-        print("seed \(seed) (TMEM_TEST_SEED to replay)")
-        var generator = SeededGenerator(seed: seed)
+        var generator = seededGenerator("readaheadServesASequentialScan", default: 0x7265_6164)
         let pages = 2048
         let region = try ramRegion(pages: pages, configuration: .init(residentBudget: 256 * pageSize))
         region.withUnsafeMutableBytes { bytes in
@@ -99,8 +96,7 @@ struct PagedRegionPolicyTests {
 
     @Test
     func segmentedFaultsLessThanFIFOOnASkewedAccessPattern() throws {
-        let seed = testSeed(default: 0x7a69_7066)
-        print("seed \(seed) (TMEM_TEST_SEED to replay)")
+        let seed = testSeed("segmentedFaultsLessThanFIFO", default: 0x7a69_7066)
         var faults: [PagedRegion.VictimPolicy: Int] = [:]
         for policy in PagedRegion.VictimPolicy.allCases {
             var generator = SeededGenerator(seed: seed)

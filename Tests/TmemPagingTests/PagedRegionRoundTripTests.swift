@@ -2,7 +2,6 @@ import Synchronization
 import Testing
 import Tmem
 import TmemPaging
-import TmemReplay
 import TmemTestKit
 
 /// Byte-exact paging against a model: what was written is what is read, whatever tier the page visited.
@@ -13,9 +12,7 @@ struct PagedRegionRoundTripTests {
 
     @Test(arguments: BackendKind.allCases)
     func randomWritesAndReadsOfARegionEightTimesItsBudgetRoundTrip(backend kind: BackendKind) throws {
-        let seed = testSeed(default: 0x7061_6769_6E67)
-        print("seed \(seed) (TMEM_TEST_SEED to replay), backend \(kind)")
-        var generator = SeededGenerator(seed: seed)
+        var generator = seededGenerator("randomWritesAndReads(backend: \(kind))", default: 0x7061_6769_6E67)
         let backend = try kind.make(regionPages: Self.regionPages)
         let region = try PagedRegion(
             size: Self.regionPages * pageSize,
@@ -56,8 +53,7 @@ struct PagedRegionRoundTripTests {
     /// threads of this test (never the test runner's) touch the region.
     @Test(arguments: PagedRegion.Colocation.allCases)
     func severalThreadsFaultAtOnce(colocation: PagedRegion.Colocation) throws {
-        let seed = testSeed(default: 0x7468_7265_6164)
-        print("seed \(seed) (TMEM_TEST_SEED to replay)")
+        let seed = testSeed("severalThreadsFaultAtOnce(colocation: \(colocation))", default: 0x7468_7265_6164)
         let threads = 4
         let pages = 1024
         let sharedPages = 128  // written first, then only read, by every thread

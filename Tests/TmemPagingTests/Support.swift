@@ -6,7 +6,6 @@ import Musl
 import Testing
 import Tmem
 import TmemPaging
-import TmemReplay
 import TmemTestKit
 import TmemZcache
 

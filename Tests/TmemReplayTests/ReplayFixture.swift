@@ -34,6 +34,7 @@ final class ReplayFixture {
 
 #if canImport(Glibc)
 import Glibc
+import TmemSwapFile
 #endif
 
 func writeFile(_ path: String, _ bytes: [UInt8]) throws {

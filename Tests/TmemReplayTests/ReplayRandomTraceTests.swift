@@ -9,9 +9,7 @@ import TmemZcache
 /// (never stale, never lost), and stats lines equal to what the output lines add up to.
 struct ReplayRandomTraceTests {
     @Test func hundredThousandOperationsAreNeverStaleNorLost() throws {
-        let seed = testSeed(default: 20261122)
-        print("ReplayRandomTraceTests seed=\(seed) (TMEM_TEST_SEED to replay)")
-        var rng = SeededGenerator(seed: seed)
+        var rng = seededGenerator("ReplayRandomTraceTests", default: 20261122)
         let f = try ReplayFixture(pageCount: 256)
         let pagesPerArea = 512
         // 1024 slots, 64 pages of capacity: most of the data must go to disk.
@@ -76,9 +74,7 @@ struct ReplayRandomTraceTests {
 /// on its own: where a page is comes from the frontswap map just before each operation.
 struct ReplayZcacheTraceTests {
     @Test func hundredThousandOperationsOnZcacheAreNeverStaleNorLost() throws {
-        let seed = testSeed(default: 4242)
-        print("ReplayZcacheTraceTests seed=\(seed) (TMEM_TEST_SEED to replay)")
-        var rng = SeededGenerator(seed: seed)
+        var rng = seededGenerator("ReplayZcacheTraceTests", default: 4242)
         let f = try ReplayFixture(pageCount: 256)
         let replayer = f.replayer(capacity: 192 << 10, kind: .zcache)
         let trace = TraceGenerator(areas: 2, pagesPerArea: 512, corpusPages: 256).generate(operations: 100_000, using: &rng)

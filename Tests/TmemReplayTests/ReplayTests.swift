@@ -1,6 +1,7 @@
 import Testing
 import Tmem
 import TmemReplay
+import TmemSwapFile
 import TmemTestKit
 
 /// `tmem replay`'s answers, line by line, as the issue specifies them.

@@ -1,7 +1,6 @@
 import Synchronization
 import Testing
 import Tmem
-import TmemReplay
 import TmemTestKit
 
 private func key(_ pool: PoolID, _ index: Int, object: UInt64 = 0) -> Key {
@@ -62,9 +61,10 @@ struct RAMPoolTests {
         let ram = RAMPool(capacity: 64 * pageSize)
         let pool = try ram.createPool(.persistent)
         let failures = Atomic<Int>(0)
+        let seed = testSeed("concurrentPutsAndGetsOnSeveralThreads", default: 0)
         try runConcurrently(threads: 4) { worker in
             var model: [Int: Int] = [:]
-            var rng = SeededGenerator(seed: UInt64(worker))
+            var rng = SeededGenerator(seed: seed &+ UInt64(worker))
             var out = [UInt8](repeating: 0, count: pageSize)
             for _ in 0..<2000 {
                 let index = worker * 1000 + Int(rng.next() % 40)

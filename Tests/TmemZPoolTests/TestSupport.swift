@@ -1,19 +1,6 @@
 import Glibc
-import TmemReplay
+import TmemTestKit
 import TmemZPool
-
-/// A fresh seed for a randomised test, or `ZPOOL_TEST_SEED` from the environment to replay one; printed
-/// either way.
-func testSeed(_ test: String) -> UInt64 {
-    let seed: UInt64
-    if let text = getenv("ZPOOL_TEST_SEED"), let fixed = UInt64(String(cString: text)) {
-        seed = fixed
-    } else {
-        seed = UInt64.random(in: 0...UInt64.max)
-    }
-    print("\(test): seed \(seed) (replay with ZPOOL_TEST_SEED=\(seed))")
-    return seed
-}
 
 /// The byte at `index` of an object whose content is keyed by `key`.
 @inline(__always)
@@ -48,3 +35,12 @@ struct ModelObject {
     var size: Int
     var key: UInt64
 }
+
+/// Whether this build has the invariant checks (`-D TMEM_INTERNAL_CHECKS`, as `.ci/run` builds them).
+let invariantChecksCompiledIn: Bool = {
+    #if TMEM_INTERNAL_CHECKS
+    return true
+    #else
+    return false
+    #endif
+}()

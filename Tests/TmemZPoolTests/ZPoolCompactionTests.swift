@@ -1,5 +1,6 @@
 import Testing
-import TmemReplay
+import Tmem
+import TmemTestKit
 import TmemZPool
 
 /// `compact(relocate:)`: objects move, bytes survive, spans go back to the OS.
@@ -42,7 +43,7 @@ struct ZPoolCompactionTests {
     }
 
     @Test func compactingAFragmentedClassKeepsBytesAndReturnsSpans() throws {
-        var random = SeededGenerator(seed: testSeed("compactingAFragmentedClassKeepsBytesAndReturnsSpans"))
+        var random = seededGenerator("compactingAFragmentedClassKeepsBytesAndReturnsSpans", default: 0x7A70_6F6F_6C02)
         let pool = try ZPool()
         var model = try fragment(pool, count: 6_000, sizes: 1_000...1_008, keepPercent: 15, using: &random)
         let before = pool.stats
@@ -68,7 +69,7 @@ struct ZPoolCompactionTests {
     }
 
     @Test func compactingEveryClassKeepsBytesAndAccounting() throws {
-        var random = SeededGenerator(seed: testSeed("compactingEveryClassKeepsBytesAndAccounting"))
+        var random = seededGenerator("compactingEveryClassKeepsBytesAndAccounting", default: 0x7A70_6F6F_6C03)
         let pool = try ZPool()
         var model = try fragment(pool, count: 20_000, sizes: 1...4_096, keepPercent: 30, using: &random)
         let before = pool.stats

@@ -1,13 +1,14 @@
 import Dispatch
 import Testing
-import TmemReplay
+import Tmem
+import TmemTestKit
 import TmemZPool
 
 /// Several threads allocating, writing, verifying and freeing their own handles at once.
 struct ZPoolConcurrencyTests {
     @Test(arguments: [2, 4])
     func threadsWorkingOnTheirOwnHandlesLeaveAccountingAtZero(threads: Int) throws {
-        let seed = testSeed("threadsWorkingOnTheirOwnHandlesLeaveAccountingAtZero(\(threads))")
+        let seed = testSeed("threadsWorkingOnTheirOwnHandlesLeaveAccountingAtZero(\(threads))", default: 0x7A70_6F6F_6C05)
         let pool = try ZPool()
         // Narrow size ranges per thread overlap, so threads share classes and spans and contend on locks.
         DispatchQueue.concurrentPerform(iterations: threads) { thread in

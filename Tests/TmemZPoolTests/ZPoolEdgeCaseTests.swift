@@ -1,5 +1,6 @@
 import Testing
-import TmemReplay
+import Tmem
+import TmemTestKit
 import TmemZPool
 
 /// Sizes at and past the limits, a full arena, density, configuration errors and misuse traps.
@@ -39,7 +40,7 @@ struct ZPoolEdgeCaseTests {
     }
 
     @Test func objectsOfAbout1700BytesPackWithin3Percent() throws {
-        var random = SeededGenerator(seed: testSeed("objectsOfAbout1700BytesPackWithin3Percent"))
+        var random = seededGenerator("objectsOfAbout1700BytesPackWithin3Percent", default: 0x7A70_6F6F_6C04)
         let pool = try ZPool()
         let metadataBefore = pool.stats.metadataBytes
         var handles: [ZPoolHandle] = []

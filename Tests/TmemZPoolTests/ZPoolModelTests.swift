@@ -1,11 +1,12 @@
 import Testing
-import TmemReplay
+import Tmem
+import TmemTestKit
 import TmemZPool
 
 /// Randomised allocate/free/write/read against a dictionary model.
 struct ZPoolModelTests {
     @Test func randomOperationsMatchADictionaryModel() throws {
-        var random = SeededGenerator(seed: testSeed("randomOperationsMatchADictionaryModel"))
+        var random = seededGenerator("randomOperationsMatchADictionaryModel", default: 0x7A70_6F6F_6C01)
         let pool = try ZPool()
         var model: [ZPoolHandle: ModelObject] = [:]
         var live: [ZPoolHandle] = []  // the model's keys, for picking one at random

@@ -1,7 +1,6 @@
 import Testing
 import Tmem
 import TmemFrontswap
-import TmemReplay
 import TmemSwapFile
 import TmemTestKit
 @testable import TmemZcache
@@ -16,7 +15,7 @@ struct ZcacheCapacityTests {
     }
 
     @Test func limitIsEnforcedWithHysteresis() throws {
-        var rng = SeededGenerator(seed: 3)
+        var rng = seededGenerator("limitIsEnforcedWithHysteresis", default: 3)
         let limit = 2 << 20
         let z = try Zcache(configuration: .init(limit: limit, acceptThresholdPercent: 80))
         let pool = try z.createPool(.persistent)
@@ -44,9 +43,7 @@ struct ZcacheCapacityTests {
     }
 
     @Test func writebackThroughFrontswapLosesNothing() throws {
-        let seed = testSeed(default: 11)
-        print("ZcacheCapacityTests.writeback seed=\(seed)")
-        var rng = SeededGenerator(seed: seed)
+        var rng = seededGenerator("ZcacheCapacityTests.writeback", default: 11)
         let dir = TemporaryDirectory()
         let z = try Zcache(configuration: .init(limit: 1 << 20))
         let frontswap = Frontswap(backend: z)

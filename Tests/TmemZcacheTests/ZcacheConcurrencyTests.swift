@@ -1,14 +1,12 @@
 import Synchronization
 import Testing
 import Tmem
-import TmemReplay
 import TmemTestKit
 @testable import TmemZcache
 
 struct ZcacheConcurrencyTests {
     @Test func concurrentStoreLoadFlushMatchesEachThreadsModel() throws {
-        let seed = testSeed(default: 0x5EED)
-        print("ZcacheConcurrencyTests seed=\(seed)")
+        let seed = testSeed("ZcacheConcurrencyTests", default: 0x5EED)
         let z = try Zcache(configuration: .init(limit: 8 << 20))
         let pool = try z.createPool(.persistent)
         let failures = Atomic<Int>(0)

@@ -1,4 +1,5 @@
 import Testing
+import Tmem
 
 @testable import TmemZram
 
@@ -73,7 +74,7 @@ struct ZramStatsTests {
     }
 
     @Test func errorsNameTheirCodeAndErrno() {
-        let error = ZramError(.sysfs, "writing \"1\" to /sys/block/zram9/reset failed", errno: 16)
+        let error = ZramError(.sysfs, "writing \"1\" to /sys/block/zram9/reset failed", errno: .busy)
         #expect(error.code == .sysfs)
         #expect(error.description.hasPrefix("sysfs: writing \"1\" to /sys/block/zram9/reset failed (errno 16) ("))
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Tmem
 import TmemReplay
 
 /// `tmem gen-trace`: writes a random swap trace, for sizing experiments and replay benchmarks.

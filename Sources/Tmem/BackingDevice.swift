@@ -1,8 +1,11 @@
 /// The real device behind a swap area: a file (or block device) of page-sized slots.
 ///
 /// Frontswap writes a page here when transcendent memory refuses it, and when it repatriates a page
-/// during ``Frontswap/shrink(toPages:)``. `TmemSwapFile.SwapFile` is the implementation over a real file;
-/// the test kit has a fault-injecting one.
+/// during `Frontswap.shrink(toPages:)`; the paging layer can be given one directly. `TmemSwapFile.SwapFile`
+/// is the implementation over a real file; the test kit has a fault-injecting one (`FaultyDevice`).
+///
+/// The protocol lives in the core because it is only a contract (no I/O): a device can be written,
+/// wrapped and passed around without the frontswap module.
 ///
 /// Calls for distinct slots may run on several threads at once; frontswap never issues two calls for the
 /// same slot at once.
@@ -27,20 +30,21 @@ public protocol BackingDevice: AnyObject, Sendable {
     func read(slot: Int, into page: UnsafeMutableRawBufferPointer) throws(BackingDeviceError)
 }
 
-/// A backing device's failure: which operation, the `errno` it ended with (0 if none), and why, in words.
+/// A backing device's failure: the `errno` it ended with, and what failed and why, in words.
 public struct BackingDeviceError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The `errno` value the system call failed with, or 0 when the failure was not a system call's
-    /// (a short read at the end of a file, say).
-    public let errno: Int32
+    /// The `errno` the failing system call left. A failure that was no system call's is given the code
+    /// that best names it: a transfer of 0 bytes is ``Errno/noSpace`` on a write and ``Errno/io`` on a
+    /// read; a slot out of range is ``Errno/invalidArgument``.
+    public let errno: Errno
     /// One line for people: what failed and why, e.g. "writing slot 5 of /tmp/swap: No space left on device".
     public let message: String
 
     /// Creates an error.
     ///
     /// - Parameters:
-    ///   - errno: The failing call's errno, or 0.
+    ///   - errno: The failing call's errno.
     ///   - message: What failed and why.
-    public init(errno: Int32, message: String) {
+    public init(errno: Errno, message: String) {
         self.errno = errno
         self.message = message
     }

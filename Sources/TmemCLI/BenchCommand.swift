@@ -1,6 +1,7 @@
 import ArgumentParser
 import TmemBench
 import TmemCompression
+import Tmem
 import TmemReplay
 import TmemZcache
 

@@ -1,14 +1,21 @@
 import ArgumentParser
 
 /// `tmem`: transcendent memory for Linux userspace, from the command line.
-@main
-struct TmemCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+///
+/// The root command of the `tmem` tool; the executable only calls `TmemCommand.main()`. It lives in this
+/// library so that tests can parse command lines apart from running them (`TmemCommand.parseAsRoot(_:)`
+/// returns the subcommand with its options, or throws the error the tool would print).
+public struct TmemCommand: ParsableCommand {
+    /// The tool's name, abstract and subcommands: demo, replay, bench, frontswap-demo, gen-trace.
+    public static let configuration = CommandConfiguration(
         commandName: "tmem",
         abstract: "Transcendent memory for Linux userspace: frontswap over compressed RAM, a host, or a swap file.",
         subcommands: [DemoCommand.self, ReplayCommand.self, BenchCommand.self, FrontswapDemoCommand.self, GenTraceCommand.self],
         defaultSubcommand: nil
     )
+
+    /// Creates the root command (it takes no options of its own; ArgumentParser requires the initializer).
+    public init() {}
 }
 
 extension BackendKind: ExpressibleByArgument {}
@@ -51,5 +58,6 @@ func parseCapacity(_ text: String) throws -> Int {
 }
 
 import TmemCompression
+import Tmem
 import TmemReplay
 import TmemZcache

@@ -1,5 +1,3 @@
-import Tmem
-
 /// The kinds of page a memory store meets: for generated workloads (`tmem demo`) and `@Test(arguments:)`.
 public enum PageKind: String, Sendable, CaseIterable, CustomStringConvertible {
     /// All zero bytes (zram and zswap keep these as a flag, not data).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Tmem
 import TmemReplay
+import TmemSwapFile
 #if canImport(Glibc)
 import Glibc
 #endif
