@@ -182,7 +182,7 @@ public final class Reclaimer: Sendable {
             }, context)
             guard rc == 0 else {
                 Unmanaged<Reclaimer>.fromOpaque(context).release()
-                throw .unavailable("cannot start the reclaimer thread: \(describeErrno(rc))")
+                throw .unavailable("cannot start the reclaimer thread: \(Errno(rc))")
             }
             current = tid
         }

@@ -9,8 +9,9 @@ final class Fixture {
     let frontswap: Frontswap
     private(set) var devices: [SwapArea: any BackingDevice] = [:]
 
-    init(backend: any Backend, exclusiveLoads: Bool = false) {
-        frontswap = Frontswap(backend: backend, configuration: .init(exclusiveLoads: exclusiveLoads))
+    init(backend: any Backend, exclusiveLoads: Bool = false, reclaimer: Reclaimer? = nil) {
+        frontswap = Frontswap(
+            backend: backend, configuration: .init(exclusiveLoads: exclusiveLoads), reclaimer: reclaimer)
     }
 
     /// Initialises an area over a new swap file (or over `device`).

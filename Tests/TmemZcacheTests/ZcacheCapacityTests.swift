@@ -46,7 +46,9 @@ struct ZcacheCapacityTests {
         var rng = seededGenerator("ZcacheCapacityTests.writeback", default: 11)
         let dir = TemporaryDirectory()
         let z = try Zcache(configuration: .init(limit: 1 << 20))
-        let frontswap = Frontswap(backend: z)
+        // Driven by hand after each store, as `tmem replay` does, so the outcome does not depend on timing.
+        let reclaimer = Reclaimer(backend: z)
+        let frontswap = Frontswap(backend: z, reclaimer: reclaimer)
         let pages = 4096
         try frontswap.initArea(SwapArea(0), pages: pages, device: SwapFile(path: dir.file("swap"), slots: pages))
         var model: [Int: [UInt8]] = [:]
@@ -54,6 +56,7 @@ struct ZcacheCapacityTests {
             let bytes = PageKind.allCases.randomElement(using: &rng)!.makePage(using: &rng)
             model[i] = bytes
             _ = try bytes.withUnsafeBytes { try frontswap.store(SwapArea(0), offset: PageOffset(i), page: $0) }
+            if z.writebackWanted > 0 { reclaimer.reclaim() }
         }
         let s = z.statistics
         #expect(s.writtenBackPages > 0, "the pool is far smaller than the data: it must write back")
