@@ -17,11 +17,7 @@ extension Frontswap {
         _ area: SwapArea, offsets: UnsafeBufferPointer<Int>, pages: UnsafeBufferPointer<UnsafeRawPointer>,
         results: UnsafeMutableBufferPointer<Result<StoreResult, FrontswapError>>
     ) throws(FrontswapError) {
-        precondition(pages.count == offsets.count && results.count == offsets.count, "a batch's arrays differ in length")
-        let state = try self.area(area)
-        for offset in offsets where !(0..<state.pages).contains(offset) {
-            throw .offsetOutOfRange(PageOffset(offset), area, pages: state.pages)
-        }
+        let state = try batchArea(area, offsets: offsets, pages: pages.count, results: results.count)
         defer { wakeReclaimerIfWanted() }
         withUnsafeTemporaryAllocation(of: Key.self, capacity: offsets.count) { keys in
             withUnsafeTemporaryAllocation(of: PutResult.self, capacity: offsets.count) { puts in
@@ -62,11 +58,7 @@ extension Frontswap {
         _ area: SwapArea, offsets: UnsafeBufferPointer<Int>, into pages: UnsafeBufferPointer<UnsafeMutableRawPointer>,
         results: UnsafeMutableBufferPointer<Result<LoadResult, FrontswapError>>
     ) throws(FrontswapError) {
-        precondition(pages.count == offsets.count && results.count == offsets.count, "a batch's arrays differ in length")
-        let state = try self.area(area)
-        for offset in offsets where !(0..<state.pages).contains(offset) {
-            throw .offsetOutOfRange(PageOffset(offset), area, pages: state.pages)
-        }
+        let state = try batchArea(area, offsets: offsets, pages: pages.count, results: results.count)
         withUnsafeTemporaryAllocation(of: Int.self, capacity: offsets.count) { held in
             withUnsafeTemporaryAllocation(of: Key.self, capacity: offsets.count) { keys in
                 withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: offsets.count) { buffers in
@@ -110,5 +102,17 @@ extension Frontswap {
                 }
             }
         }
+    }
+
+    /// Looks up a batch's area and checks its offsets (and that its arrays agree in length).
+    private func batchArea(_ area: SwapArea, offsets: UnsafeBufferPointer<Int>, pages: Int, results: Int)
+        throws(FrontswapError) -> Area
+    {
+        precondition(pages == offsets.count && results == offsets.count, "a batch's arrays differ in length")
+        let state = try self.area(area)
+        for offset in offsets where !(0..<state.pages).contains(offset) {
+            throw .offsetOutOfRange(PageOffset(offset), area, pages: state.pages)
+        }
+        return state
     }
 }

@@ -26,6 +26,12 @@ public enum LoadResult: Sendable, Equatable {
 /// copies it back from wherever it lives; the frontswap map (one bit per slot) records which slots
 /// transcendent memory holds. Each page lives in exactly one place and is never returned stale.
 ///
+/// Memory goes back to the backend off the store path: a store only wakes the frontend's ``Reclaimer``
+/// when the backend asks for pages (``Backend/writebackWanted``); the reclaimer hands this frontend its
+/// own coldest keys and ``writeBack(_:buffer:)`` repatriates them in batches. When the backend cannot
+/// return a page, ``load(_:offset:into:)`` says whether it is lost (the slot is emptied) or unreachable
+/// for now (the slot keeps it); it never traps and never returns damaged or stale bytes.
+///
 /// Thread safety: every method may be called from any number of threads at once. Operations on the same
 /// slot are serialised by a striped per-slot lock; operations on different slots of an area run in
 /// parallel (see `Area`). The hot path (store/load) takes one stripe lock, does no allocation and touches

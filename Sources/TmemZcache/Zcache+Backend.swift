@@ -45,6 +45,7 @@ extension Zcache {
         let target = InsertTarget(key: key, place: locate(key), record: record, flushes: flushes, ephemeral: kind == .ephemeral)
         guard admit() else {
             poolLimitHit.add(1, ordering: .relaxed)
+            objects.retireIfEmpty(record)
             return (.refused(.capacity), -(flushCharged(key) ?? 0))
         }
         if let word = sameFilledWord(page) {
@@ -75,7 +76,9 @@ extension Zcache {
         }
         guard case .refused = outcome.result else { return outcome }
         // Refused before the table was touched: the old copy, if any, must go.
-        return (outcome.result, outcome.storedBytesDelta - (flushCharged(key) ?? 0))
+        let delta = outcome.storedBytesDelta - (flushCharged(key) ?? 0)
+        objects.retireIfEmpty(record)
+        return (outcome.result, delta)
     }
 
     /// Counts an insertion's refusal (if it was one).

@@ -123,6 +123,17 @@ final class ObjectTable: Sendable {
         }
     }
 
+    /// Retires a record that holds no chunk (a put of a new object was refused), so refused puts leave
+    /// no records behind. A put still holding it renews it (``renewed(_:since:)``).
+    func retireIfEmpty(_ record: ObjectRecord) {
+        shard(record.name).state.withLock { shard in
+            guard record.chunkCount == 0, shard.records[record.name] === record else { return }
+            shard.records[record.name] = nil
+            bytes.subtract(ObjectRecord.cost, ordering: .relaxed)
+            record.state.store(ObjectRecord.State.retired.rawValue, ordering: .releasing)
+        }
+    }
+
     /// Invalidates an object: its record leaves the table, marked invalidated, and the first index of
     /// each of its chunks is returned for the caller to drop.
     func invalidate(_ name: ObjectName) -> [UInt32] {

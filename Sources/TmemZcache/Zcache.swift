@@ -41,6 +41,14 @@ import TmemZPool
 ///   `limitHit`; from then on stores are refused until usage falls to the accept threshold (hysteresis).
 /// - **Lock ordering:** a compressor slot → a shard lock → an ObjectTable shard lock → ZPool's class
 ///   locks. A compaction step takes every compressor slot, then every shard lock in index order.
+///
+/// ## Caveats
+/// - A compaction step stops every put and get for its duration, and finds the objects of its size
+///   classes by scanning every entry: O(stored pages) per step, about 1 ms per 100,000 pages. A
+///   per-class reverse map would make it O(objects moved).
+/// - Ephemeral pages go a chunk (up to 64 neighbouring indexes of one object) at a time, coldest chunk
+///   of each shard in turn: LRU per chunk and per shard, not per page and global.
+/// - Each object with pages costs a 96-byte record (counted in `metadata_bytes`).
 public final class Zcache: Backend {
     /// Shards: a power of two, enough that a handful of threads rarely meet on one lock.
     public static let shardCount = 32

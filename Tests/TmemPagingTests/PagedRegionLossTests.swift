@@ -17,10 +17,7 @@ struct PagedRegionLossTests {
     @Test func aBackendThatDoesNotAnswerForAWhileIsWaitedOut() throws {
         let pages = 64
         let faulty = FaultyBackend(wrapping: RAMPool(capacity: pages * pageSize))
-        let region = try PagedRegion(
-            size: pages * pageSize, backend: faulty,
-            configuration: .init(residentBudget: PagedRegion.minimumResidentBudget, readaheadMaxPages: 0))
-        region.withUnsafeMutableBytes { Pattern.fillAll($0, pages: pages, version: 1) }
+        let region = try filledRegion(faulty, pages: pages, readahead: 0)
         // Every get fails twice with a timeout, then succeeds: each major fault retries its way through.
         let attempts = Mutex<[Key: Int]>([:])
         faulty.setGetFailureRule { key in
@@ -41,12 +38,8 @@ struct PagedRegionLossTests {
 
     @Test func aLostPageFailsItsAccessWithSIGBUS() async {
         await #expect(processExitsWith: .signal(SIGBUS)) {
-            let pages = 64
-            let faulty = FaultyBackend(wrapping: RAMPool(capacity: pages * pageSize))
-            let region = try PagedRegion(
-                size: pages * pageSize, backend: faulty,
-                configuration: .init(residentBudget: PagedRegion.minimumResidentBudget, readaheadMaxPages: 0))
-            region.withUnsafeMutableBytes { Pattern.fillAll($0, pages: pages, version: 1) }
+            let faulty = FaultyBackend(wrapping: RAMPool(capacity: 64 * pageSize))
+            let region = try filledRegion(faulty, pages: 64, readahead: 0)
             faulty.setGetFailureRule { _ in .lost("the host restarted (injected)") }
             // Page 0 was evicted long ago (the budget is 16 pages): reading it must raise SIGBUS.
             let first = region.withUnsafeMutableBytes { $0.load(as: UInt64.self) }
@@ -56,12 +49,8 @@ struct PagedRegionLossTests {
 
     @Test func neighboursThatCannotComeBackAreLeftOutOfAReadaheadRun() async {
         await #expect(processExitsWith: .signal(SIGBUS)) {
-            let pages = 256
-            let faulty = FaultyBackend(wrapping: RAMPool(capacity: pages * pageSize))
-            let region = try PagedRegion(
-                size: pages * pageSize, backend: faulty,
-                configuration: .init(residentBudget: PagedRegion.minimumResidentBudget, readaheadMaxPages: 8))
-            region.withUnsafeMutableBytes { Pattern.fillAll($0, pages: pages, version: 1) }
+            let faulty = FaultyBackend(wrapping: RAMPool(capacity: 256 * pageSize))
+            let region = try filledRegion(faulty, pages: 256, readahead: 8)
             // Pages 3 and 7 are lost. A sequential read of 0, 1, 2 grows a readahead run (1...3) that
             // reaches page 3: the run must stop short of it, the pages before it (loaded into the same
             // staging buffer) must land at their own addresses, and page 3 must stay unmapped.
@@ -76,4 +65,14 @@ struct PagedRegionLossTests {
             print("read \(lost) from a lost page instead of failing")
         }
     }
+}
+
+/// A region over a fault-injecting RAM pool, every page written (version 1), most of them evicted (the
+/// budget is the minimum, 16 pages).
+private func filledRegion(_ faulty: FaultyBackend, pages: Int, readahead: Int) throws -> PagedRegion {
+    let region = try PagedRegion(
+        size: pages * pageSize, backend: faulty,
+        configuration: .init(residentBudget: PagedRegion.minimumResidentBudget, readaheadMaxPages: readahead))
+    region.withUnsafeMutableBytes { Pattern.fillAll($0, pages: pages, version: 1) }
+    return region
 }
