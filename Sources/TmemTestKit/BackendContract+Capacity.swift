@@ -60,6 +60,12 @@ extension BackendContract {
             let got = backend.fetch(ephemeralKey(i))
             v.check(got == .success(nil) || got == .success(ephemeralPage(i)), "ephemeral page \(i) came back as \(describe(got))")
         }
+        for object in 0..<4 { backend.flushObject(pool: ephemeral, object: ObjectID(rawValue: UInt64(object))) }
+        backend.flushObject(pool: persistent, object: ObjectID(rawValue: 0))
+        for pool in [ephemeral, persistent] {
+            let usage = backend.usage(of: pool)
+            v.check(usage == PoolUsage(), "after flushing everything the usage is \(String(describing: usage))")
+        }
         return v.list
     }
 
@@ -121,6 +127,12 @@ extension BackendContract {
         }
         let usage = backend.usage(of: persistent)
         v.check(usage?.pages == held.count, "the persistent pool holds \(held.count) pages, usage says \(String(describing: usage))")
+        for object in [0, 1, 2, 3, 99] { backend.flushObject(pool: persistent, object: ObjectID(rawValue: UInt64(object))) }
+        backend.flushObject(pool: ephemeral, object: ObjectID(rawValue: 0))
+        for pool in [persistent, ephemeral] {
+            let usage = backend.usage(of: pool)
+            v.check(usage == PoolUsage(), "after flushing everything the usage is \(String(describing: usage))")
+        }
         return v.list
     }
 

@@ -7,8 +7,10 @@ extension Zcache {
     public func createPool(_ kind: PoolKind) throws(TmemError) -> PoolID {
         try poolCreation.withLock { (cursor: inout Int) throws(TmemError) -> PoolID in
             // Slots in turn from after the last one handed out (slot 0 is never used: pool id 0 stays
-            // invalid), so a freed slot rests while the others are tried.
-            for step in 1..<Self.maxPools {
+            // invalid), so a freed slot rests while the others are tried. Through `maxPools` steps, ending
+            // at the cursor's own slot: with `1..<maxPools`, that slot (the one handed out last) was never
+            // tried, so when it was the only free one, creation failed with a slot free.
+            for step in 1...Self.maxPools {
                 let slot = (cursor + step) % Self.maxPools
                 guard slot != 0, pools[slot].state.load(ordering: .acquiring) == 0 else { continue }
                 let generation = pools[slot].generation.wrappingAdd(1, ordering: .relaxed).oldValue & 0xF_FFFF

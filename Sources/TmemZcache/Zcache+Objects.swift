@@ -89,15 +89,25 @@ final class ObjectTable: Sendable {
         return now == flushes ? record : nil
     }
 
-    /// Adds a new chunk to its record's list (the chunk's shard lock held).
-    func link(_ chunk: Chunk) {
+    /// Adds a new chunk to its record's list (the chunk's shard lock held), if the record is still its
+    /// object's record in the table.
+    ///
+    /// The check is made here, under this table shard's lock, because a put checks its record's state
+    /// before it links: a flush (``invalidate(_:)``) or a retirement that runs between that check and the
+    /// link would otherwise leave the chunk on a record no flush can find (its pages outliving every
+    /// later flushObject, still counted in usage; a retired record's pages even visible to gets).
+    ///
+    /// - Returns: false, linking nothing, when the record was invalidated or retired meanwhile.
+    func link(_ chunk: Chunk) -> Bool {
         let record = chunk.record
-        shard(record.name).state.withLock { _ in
+        return shard(record.name).state.withLock { shard in
+            guard shard.records[record.name] === record else { return false }
             chunk.nextInObject = record.firstChunk
             chunk.previousInObject = nil
             record.firstChunk?.previousInObject = chunk
             record.firstChunk = chunk
             record.chunkCount += 1
+            return true
         }
     }
 

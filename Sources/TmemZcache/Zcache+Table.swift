@@ -62,11 +62,23 @@ extension Zcache {
             }
             unlinkLRU(chunk, &state)
         } else {
-            chunk = Chunk(
+            var fresh = Chunk(
                 base: chunkKey.base, ephemeral: target.ephemeral, record: record, usage: usageCell(chunkKey.pool, &state))
+            // Linked before it enters the table: a flush or a retirement of the record since the checks
+            // above makes the link fail (``ObjectTable/link(_:)``), and the put is refused (or, for a
+            // retirement with no flush since the put began, tries the object's current record) instead of
+            // leaving a chunk that no flushObject finds.
+            while !objects.link(fresh) {
+                guard record.current == .retired, let renewed = objects.renewed(record.name, since: target.flushes) else {
+                    return (.refused(.invalidated), 0)
+                }
+                record = renewed
+                fresh = Chunk(
+                    base: chunkKey.base, ephemeral: target.ephemeral, record: record, usage: usageCell(chunkKey.pool, &state))
+            }
+            chunk = fresh
             state.chunks[chunkKey] = chunk
             account(&state, chunk.cost)
-            objects.link(chunk)
         }
         let wasPresent = chunk.contains(bit)
         account(&state, chunk.set(bit, value: value, sameFilled: same))

@@ -150,13 +150,11 @@ struct ZcacheCorruptionTests {
             object[object.count / 2] ^= 0x5A
             return true
         }
-        if compressor == .none {
-            // Uncompressed pages are kept as they are, with nothing to decode.
-            // TODO(core): uncompressed objects get a checksum
-            return
-        }
+        // With no compressor the page is kept whole (a huge page); its checksum lives in its entry.
+        #expect(z.statistics.hugePages == (compressor == .none ? 1 : 0))
         #expect(flipped == true)
-        #expect(throws: TmemError.self) { try get(z, key(pool, 0)) }
+        let error = #expect(throws: TmemError.self) { try get(z, key(pool, 0)) }
+        #expect(error?.isDamaged == true)
         #expect(z.statistics.corruptObjects == 1)
     }
 
