@@ -98,6 +98,8 @@ public final class ZPool: Sendable {
     static let classStep = 16
     /// Largest `maxPoolBytes`: as many strides as the handle can name.
     static let maxArenaBytes = ZPoolHandle.maxSpans << _UnsafeArena.strideShift
+    /// Largest `maxPoolBytes` (1 TiB), for callers that size their arena.
+    public static var maxArenaBytesPublic: Int { maxArenaBytes }
 
     let arena: _UnsafeArena
     private let arenaRegion: _MappedRegion

@@ -139,11 +139,7 @@ public final class Zcache: Backend {
         acceptPercent = configuration.acceptThresholdPercent
         shards = (0..<Self.shardCount).map { _ in Shard() }
         pools = (0..<Self.maxPools).map { _ in PoolSlot() }
-        do {
-            zpool = try ZPool()
-        } catch {
-            throw .unavailable("cannot reserve the compressed pool's arena: \(error)")
-        }
+        zpool = try Self.reserveArena(limit: configuration.limit)
         let processors = max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1)
         do {
             compressors = try CompressorPool(
@@ -151,6 +147,41 @@ public final class Zcache: Backend {
         } catch {
             throw .invalidArgument("cannot set up the \(configuration.compressor) compressor: \(error.message)")
         }
+    }
+
+    /// The most address space a pool reserves for its arena: 64 GiB (reserving costs no memory).
+    static let largestArena = 64 << 30
+    /// The least: what a limit needs, plus a quarter for fragmentation, and at least 64 MiB.
+    static func smallestArena(limit: Int) -> Int { max(64 << 20, limit + limit / 4) }
+
+    /// Reserves the allocator's arena: 64 GiB of address space where the process may have it, else as
+    /// much as it can get down to what the limit needs (`ulimit -v` in containers and CI runners cuts
+    /// the address space, not the memory). A smaller arena only caps how far the limit can be raised
+    /// later: past it, puts are refused with `.allocationFailed`.
+    ///
+    /// - Throws: ``TmemError`` when even the smallest arena for `limit` cannot be reserved.
+    static func reserveArena(limit: Int) throws(TmemError) -> ZPool {
+        let floor = min(smallestArena(limit: limit), ZPool.maxArenaBytesPublic)
+        var size = largestArena
+        var limitAS = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limitAS) == 0, limitAS.rlim_cur != rlim_t.max {
+            // Leave three quarters of a limited address space to the rest of the process.
+            size = min(size, Int(clamping: limitAS.rlim_cur) / 4)
+        }
+        size = max(size, floor)
+        var lastError: ZPoolError?
+        while size >= floor {
+            do throws(ZPoolError) {
+                return try ZPool(configuration: .init(maxPoolBytes: size & ~0xFFFF))
+            } catch {
+                lastError = error
+            }
+            if size == floor { break }
+            size = max(size / 2, floor)
+        }
+        throw .unavailable(
+            "cannot reserve \(floor >> 20) MiB of address space for the compressed pool's arena "
+                + "(\(lastError.map { "\($0)" } ?? "no reason given")); raise `ulimit -v` or lower the limit")
     }
 
     /// The byte limit in force (zswap's `max_pool_percent`, in bytes).
