@@ -56,6 +56,8 @@ public final class Reclaimer: Sendable {
     public let backend: any Backend
     /// The most keys asked of the backend at once: four repatriation batches.
     static let keysPerRound = 256
+    /// How far down the cold end a round looks when the coldest keys cannot be moved.
+    static let furthestReach = 16 * 1024
     /// Rounds of writeback per wake-up before the thread looks at maintenance (and at stop) again.
     static let roundsPerWake = 64
     /// Maintenance steps per wake-up: enough to finish an ordinary compaction, few enough that a wake-up
@@ -92,17 +94,19 @@ public final class Reclaimer: Sendable {
     }
 
     /// Adds a frontend whose keys this reclaimer may hand back (held weakly).
+    ///
+    /// A target's weak reference is never loaded under the list's lock except to copy it out (loading it
+    /// and dropping it there could run the target's deinit, which detaches, inside the lock).
     public func attach(_ target: any ReclaimTarget) {
-        targets.withLock { list in
-            list.removeAll { $0.target == nil }
-            list.append(WeakTarget(target: target))
-        }
+        let entry = WeakTarget(target: target)
+        targets.withLock { $0.append(entry) }
     }
 
-    /// Removes a frontend (a released frontend also drops out by itself).
+    /// Removes a frontend (``Frontswap`` detaches itself when it is released; a released target that did
+    /// not is skipped).
     public func detach(_ target: any ReclaimTarget) {
         let id = ObjectIdentifier(target)
-        targets.withLock { $0.removeAll { $0.target == nil || $0.id == id } }
+        targets.withLock { $0.removeAll { $0.id == id } }
     }
 
     /// Asks for a round soon. Cheap, callable from any thread, including a store path.
@@ -125,12 +129,15 @@ public final class Reclaimer: Sendable {
         defer { progress.finish() }
         return work.withLock { buffer in
             var outcome = WritebackOutcome()
+            var steps = 0
+            var reach = Self.keysPerRound
             for _ in 0..<Self.roundsPerWake {
                 let wanted = backend.writebackWanted
                 guard wanted > 0 else { break }
-                let keys = backend.coldestKeys(limit: min(wanted, Self.keysPerRound))
+                let limit = max(min(wanted, Self.keysPerRound), reach)
+                let keys = backend.coldestKeys(limit: limit)
                 guard !keys.isEmpty else { break }
-                let live = targets.withLock { $0.compactMap(\.target) }
+                let live = targets.withLock { list in list.map(\.target) }.compactMap { $0 }
                 var moved = 0
                 for target in live {
                     let own = keys.filter { target.owns($0.pool) }
@@ -139,9 +146,19 @@ public final class Reclaimer: Sendable {
                     outcome.add(result)
                     moved += result.moved
                 }
-                guard moved > 0 else { break }
+                if moved == 0 {
+                    // The coldest keys are ones nobody here can move (their device fails, or their
+                    // frontend is not attached): look further down the cold end rather than stall
+                    // every other frontend behind them.
+                    guard keys.count == limit, reach < Self.furthestReach else { break }
+                    reach *= 4
+                    continue
+                }
+                reach = Self.keysPerRound
+                // Freed objects leave spans partly used: compact now so the backend's next answer counts
+                // what this round gave back, instead of asking for far more than it needs.
+                while steps < Self.maintenancePerWake && backend.performMaintenance() { steps += 1 }
             }
-            var steps = 0
             while steps < Self.maintenancePerWake && backend.performMaintenance() { steps += 1 }
             stats.withLock { s in
                 s.rounds += 1

@@ -181,8 +181,11 @@ extension FaultHandler {
                     }
                     for (i, other) in run.enumerated() {
                         var result = results[i]
+                        // Only the faulting page is waited for: a neighbour that cannot come back now is
+                        // left out of the run (its own fault will wait for it), so an unreachable backend
+                        // costs one page's retries per fault, not a whole run's.
                         var pause = Self.firstRetryPauseMicroseconds
-                        for _ in 0..<Self.loadRetries {
+                        for _ in 0..<Self.loadRetries where other == page {
                             guard case .failure(let error) = result, error.isRetryable else { break }
                             usleep(pause)
                             pause *= 2
@@ -222,10 +225,13 @@ extension FaultHandler {
         counts.lostPages += 1
         counts.lastLoss = "page \(page) at \(address(page)): \(lost.message)"
         publish()
-        if let error = Userfaultfd.poison(uffd, address(page), pageSize) {
-            fatalError(
-                "PagedRegion cannot bring back page \(page) at \(address(page)) (\(lost.message)), and cannot fail "
-                    + "the access alone: UFFDIO_POISON failed: \(error)")
+        while let error = Userfaultfd.poison(uffd, address(page), pageSize) {
+            // EAGAIN: the address space was changing; try again, as for UFFDIO_COPY.
+            guard error.rawValue == EAGAIN else {
+                fatalError(
+                    "PagedRegion cannot bring back page \(page) at \(address(page)) (\(lost.message)), and cannot "
+                        + "fail the access alone: UFFDIO_POISON (Linux 6.6+) failed: \(error)")
+            }
         }
         return nil
     }

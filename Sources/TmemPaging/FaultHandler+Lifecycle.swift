@@ -144,10 +144,15 @@ extension FaultHandler {
             r.swapFilePath = path
             device = try openSwapFile(path, pages: pageCount, directIO: configuration.swapFileDirectIO)
         case .temporary(let directory):
+            // Unlinked as soon as it is open: the file lives only as long as its descriptor, so no end of
+            // the process (SIGKILL included) can leave it behind.
             let path = try makeTemporaryFile(in: directory ?? environmentValue("TMPDIR") ?? "/tmp")
             r.swapFilePath = path
             r.removeSwapFile = true
             device = try openSwapFile(path, pages: pageCount, directIO: configuration.swapFileDirectIO)
+            unlink(path)
+            r.swapFilePath = nil
+            r.removeSwapFile = false
         }
         let reclaimer: Reclaimer
         if let shared = configuration.reclaimer {

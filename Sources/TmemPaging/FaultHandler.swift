@@ -235,6 +235,7 @@ final class FaultHandler: @unchecked Sendable {
     @inline(__always)
     func publish() {
         counts.residentPages = residentCount
+        counts.peakResidentPages = max(counts.peakResidentPages, residentCount)
         let snapshot = counts
         shared.withLock { $0.statistics = snapshot }
     }

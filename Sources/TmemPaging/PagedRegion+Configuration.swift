@@ -99,7 +99,7 @@ extension PagedRegion {
     ///
     /// Not `Hashable`: a backing device is an object with behaviour, not a value.
     public enum SwapFileLocation: Sendable {
-        /// A new file, `tmem-paging-XXXXXX` in `directory` (nil: `$TMPDIR`, else /tmp), removed on close.
+        /// A new file, `tmem-paging-XXXXXX` in `directory` (nil: `$TMPDIR`, else /tmp), unlinked as soon as it is open, so it cannot outlive the process.
         case temporary(directory: String?)
         /// This path: a regular file (created if missing, sized to the region) or a block device. It is left
         /// in place on close (a device is not ours to remove), its contents meaningless.

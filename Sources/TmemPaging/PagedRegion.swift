@@ -114,8 +114,10 @@ public struct PagedRegion: ~Copyable {
     /// The region's size in pages.
     public var pageCount: Int { handler.pageCount }
 
-    /// The path of the swap file behind the region's frontswap area, or nil when the region was given a
-    /// backing device (``SwapFileLocation/device(_:)``).
+    /// The path of the swap file behind the region's frontswap area (``SwapFileLocation/path(_:)``), or
+    /// nil when the region was given a backing device (``SwapFileLocation/device(_:)``) or made a
+    /// temporary swap file, which is unlinked as soon as it is open (it has no path, and nothing is left
+    /// behind however the process ends).
     public var swapFilePath: String? { handler.swapFilePath }
 
     /// Whether writes are tracked with userfaultfd write-protection (so clean pages are not stored again).

@@ -38,6 +38,8 @@ public struct PagingStatistics: Sendable, Equatable, CustomStringConvertible {
     public var residentPages = 0
     /// The budget in force, in pages.
     public var residentBudgetPages = 0
+    /// The most pages mapped at once so far: above ``residentBudgetPages`` only when evictions failed.
+    public var peakResidentPages = 0
     /// Median service time of a fault in the handler: from reading its message to the return of the
     /// ioctl that wakes the faulting thread. The kernel's trap and wake-up are not included; when the
     /// handler shares the faulting thread's CPU (``PagedRegion/Colocation``), the time the woken thread

@@ -51,9 +51,11 @@ extension Zcache {
             return (.refused(.capacity), -(flushCharged(key) ?? 0))
         }
         if let word = sameFilledWord(page) {
-            return target.place.shard.state.withLock { state in
+            let inserted = target.place.shard.state.withLock { state in
                 finish(insert(target, value: word, same: true, &state), target)
             }
+            if case .refused = inserted.result { objects.retireIfEmpty(record) }
+            return inserted
         }
         // The compressor slot is held until the entry is in the table, so that compaction (which takes
         // every slot) never sees an allocated object that no entry refers to yet.
@@ -63,8 +65,12 @@ extension Zcache {
             case .failure(let reason): return (.refused(reason), 0)
             case .success(let stored): ref = stored
             }
-            // The object may have opened a new span: check the limit again, with room for the entry.
-            if usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed) {
+            // The object may have opened a new span: check the limit again, with room for the entry,
+            // after dropping ephemeral pages if that is what it takes.
+            if usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed),
+                evictEphemeral(chunks: Self.evictionChunksPerPut) == 0
+                    || usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed)
+            {
                 zpool.free(ZPoolHandle(rawValue: ref.handle))
                 limitHit.store(true, ordering: .relaxed)
                 poolLimitHit.add(1, ordering: .relaxed)
@@ -235,10 +241,13 @@ extension Zcache {
             return .failure(.allocationFailed)
         }
         ref.handle = handle.rawValue
-        if ref.isHuge, configuration.checksums { ref.hugeChecksum = objectChecksum(page) & 0x7FFF_FFFF }
         zpool.withObject(handle) { object in
             if ref.isHuge {
                 object.copyMemory(from: page)
+                // From the stored copy, not the caller's page, which may change under a racing writer.
+                if configuration.checksums {
+                    ref.hugeChecksum = objectChecksum(UnsafeRawBufferPointer(rebasing: object[0..<pageSize])) & 0x7FFF_FFFF
+                }
                 return
             }
             let compressed = UnsafeRawBufferPointer(rebasing: scratch[0..<ref.length])

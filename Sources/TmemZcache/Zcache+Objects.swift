@@ -85,8 +85,14 @@ final class ObjectTable: Sendable {
 
     /// For a put holding a retired record: the current one, if no flush ran in the shard since `flushes`.
     func renewed(_ name: ObjectName, since flushes: UInt64) -> ObjectRecord? {
-        let (record, now) = current(name)
-        return now == flushes ? record : nil
+        shard(name).state.withLock { shard in
+            guard shard.flushes == flushes else { return nil }
+            if let record = shard.records[name] { return record }
+            let record = ObjectRecord(name: name)
+            shard.records[name] = record
+            bytes.add(ObjectRecord.cost, ordering: .relaxed)
+            return record
+        }
     }
 
     /// Adds a new chunk to its record's list (the chunk's shard lock held), if the record is still its

@@ -4,19 +4,26 @@ import TmemZPool
 
 extension Zcache {
     /// Persistent pages to repatriate: none until usage passes the high watermark (or a store hit the
-    /// limit), then enough to bring it to the accept threshold, leaving out what the ephemeral pages
-    /// take (they are dropped, not written back). Counters only, no shard lock.
+    /// limit), then enough to bring usage to the accept threshold at the pool's average cost per page,
+    /// leaving out what the ephemeral pages take (they are dropped, not written back) and never more than
+    /// the persistent objects held (the allocator's fixed tables cannot be written back, so a limit below
+    /// them asks for every persistent page once, then for nothing). Freed objects return their spans only
+    /// after compaction, which the reclaimer runs between rounds, so each round's answer counts what the
+    /// last one gave back. Counters only, no shard lock.
     public var writebackWanted: Int {
         let limit = limitBytes.load(ordering: .relaxed)
         let used = usage
         guard limitHit.load(ordering: .relaxed) || used > highWatermark(limit) else { return 0 }
+        let pool = zpool.stats
+        let ephemeral = ephemeralPages.load(ordering: .relaxed)
+        let persistentObjects = pool.allocatedObjects - ephemeral
+        guard persistentObjects > 0 else { return 0 }
         // Bytes to pages at the pool's average cost per compressed object (at least 64 bytes, so an
         // almost empty pool asks for something sensible).
-        let objects = zpool.stats.allocatedObjects
-        let perPage = max(64, used / max(objects, 1))
-        let excess = used - acceptThreshold(limit) - ephemeralPages.load(ordering: .relaxed) * perPage
+        let perPage = max(64, used / max(pool.allocatedObjects, 1))
+        let excess = used - acceptThreshold(limit) - ephemeral * perPage
         guard excess > 0 else { return 0 }
-        return min((excess + perPage - 1) / perPage, max(objects, 1))
+        return min((excess + perPage - 1) / perPage, persistentObjects)
     }
 
     public func coldestKeys(limit: Int) -> [Key] {
@@ -92,14 +99,16 @@ extension Zcache {
     static let classesPerCompactionStep = 25
 
     /// One step of background compaction, when the pool is fragmented (enough frees since the last pass,
-    /// and spans holding 10% more than their objects): a few size classes at a time, each step holding
+    /// or any since a store hit the limit; and spans holding 10% more than their objects): a few size classes at a
+    /// time, each step holding
     /// every shard lock only while its classes' objects move.
     ///
     /// - Returns: true while the pass has classes left.
     public func performMaintenance() -> Bool {
         var cursor = compactionCursor.load(ordering: .relaxed)
         if cursor == 0 {
-            guard freesSinceCompaction.load(ordering: .relaxed) >= 1024 else { return false }
+            let frees = freesSinceCompaction.load(ordering: .relaxed)
+            guard frees >= 1024 || (frees > 0 && limitHit.load(ordering: .relaxed)) else { return false }
             let pool = zpool.stats
             guard pool.spanBytes > pool.allocatedBytes + pool.allocatedBytes / 10 else { return false }
             freesSinceCompaction.store(0, ordering: .relaxed)

@@ -61,27 +61,26 @@ struct PagedRegionLifecycleTests {
     func closeReleasesEveryTier(backend kind: BackendKind) throws {
         let pages = 1024
         let backend = try kind.make(regionPages: pages)
+        let directory = TemporaryDirectory(prefix: "tmem-paging")
         let region = try PagedRegion(
             size: pages * pageSize,
             backend: backend,
-            configuration: .init(residentBudget: 64 * pageSize)
+            configuration: .init(residentBudget: 64 * pageSize, swapFile: .temporary(directory: directory.path))
         )
         region.withUnsafeMutableBytes { bytes in
             Pattern.fillAll(bytes, pages: pages, version: 1)
         }
         let swapFilePath = region.swapFilePath
-        let path = try #require(swapFilePath, "a temporary swap file backs the region")
+        #expect(swapFilePath == nil, "a temporary swap file has no path: it is unlinked once open")
+        #expect(try directoryEntries(directory.path).isEmpty, "nothing a SIGKILL could leave behind")
         let before = region.statistics
         #expect(before.frontswap.currPages > 0)
         #expect(
             before.frontswap.failedStores + before.frontswap.repatriatedPages > 0,
             "some pages reached the swap file"
         )
-        #expect(fileExists(path))
-
         let last = region.close()
         #expect(last.frontswap.currPages == 0)
-        #expect(!fileExists(path), "the temporary swap file is removed")
         switch backend {
         case let ram as RAMPool:
             #expect(ram.statistics.storedPages == 0 && ram.usedBytes == 0)
@@ -151,15 +150,24 @@ struct PagedRegionLifecycleTests {
         )
     }
 
-    @Test
+    @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs to fill needs root"))
     func aSwapDeviceThatFailsKeepsPagesMappedAndExact() throws {
-        // Transcendent memory refuses everything and the swap "file" is /dev/full (every write: ENOSPC):
+        // Transcendent memory refuses everything and the swap file is on a full tmpfs (every write: ENOSPC):
         // no page can be evicted, so the region goes over its budget rather than lose a byte.
         let pages = 64
+        let disk = TemporaryDirectory(prefix: "tmem-test-tmpfs")
+        try #require(mount("tmpfs", disk.path, "tmpfs", 0, "size=64k") == 0, "mount a 64 KiB tmpfs")
+        defer { umount2(disk.path, Int32(MNT_DETACH)) }
+        let swapPath = disk.file("swap")
+        let filler = open(disk.file("filler"), O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        try #require(filler >= 0)
+        let chunk = [UInt8](repeating: 0x55, count: pageSize)
+        while chunk.withUnsafeBytes({ write(filler, $0.baseAddress, $0.count) }) > 0 {}
+        close(filler)
         let region = try PagedRegion(
             size: pages * pageSize,
             backend: RAMPool(capacity: 0),
-            configuration: .init(residentBudget: 16 * pageSize, swapFile: .path("/dev/full"))
+            configuration: .init(residentBudget: 16 * pageSize, swapFile: .path(swapPath))
         )
         let exact = region.withUnsafeMutableBytes { bytes in
             Pattern.fillAll(bytes, pages: pages, version: 1)
@@ -170,7 +178,7 @@ struct PagedRegionLifecycleTests {
         #expect(stats.failedEvictions > 0)
         #expect(stats.residentPages == pages)
         #expect(stats.frontswap.deviceErrors > 0)
-        #expect(fileExists("/dev/full"), "a swap file given by path is not removed")
+        #expect(fileExists(swapPath), "a swap file given by path is not removed")
     }
 
     @Test
