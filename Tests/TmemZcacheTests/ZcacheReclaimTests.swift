@@ -135,6 +135,26 @@ struct ZcacheReclaimTests {
         #expect(reclaimer.reclaim().moved > 0, "once the device works again, writeback resumes")
     }
 
+    @Test func aFrontendWhoseDeviceFailsDoesNotStallTheOthers() throws {
+        var rng = seededGenerator("aFrontendWhoseDeviceFailsDoesNotStallTheOthers", default: 12)
+        let dir = TemporaryDirectory()
+        let z = try Zcache(configuration: .init(limit: 1 << 20))
+        let reclaimer = Reclaimer(backend: z)
+        let stuck = try Client(z, reclaimer, pages: 1024, directory: dir, name: "stuck")
+        let healthy = try Client(z, reclaimer, pages: 2048, directory: dir, name: "healthy")
+        // The coldest pages belong to a client whose disk is full: they cannot move.
+        try stuck.store(0..<300, tag: 7, rng: &rng)
+        stuck.device.setFailWrites(true)
+        try healthy.store(0..<2048, tag: 8, rng: &rng)
+        let outcome = reclaimer.reclaim()
+        #expect(outcome.failed > 0, "the stuck client's pages were tried")
+        #expect(healthy.frontswap.counters.repatriatedPages > 0, "the healthy client's pages moved past them")
+        #expect(stuck.frontswap.counters.repatriatedPages == 0)
+        stuck.device.setFailWrites(false)
+        #expect(try stuck.mismatches().isEmpty)
+        #expect(try healthy.mismatches().isEmpty)
+    }
+
     @Test func writebackSeesThroughAWrappingBackend() throws {
         var rng = seededGenerator("writebackSeesThroughAWrappingBackend", default: 9)
         let dir = TemporaryDirectory()
