@@ -7,10 +7,13 @@ import TmemTestKit
 /// Failures of the places a page can live: nothing stored is lost, nothing stale comes back.
 struct FrontswapFailureTests {
     @Test func fullDiskFailsTheStoreAndLeavesNoStalePage() throws {
-        // /dev/full: every write fails with ENOSPC, a real full disk without filling one.
+        // Every write fails with ENOSPC, as on a full disk.
+        let tmp = TemporaryDirectory()
+        let full = FaultyDevice(wrapping: try SwapFile(path: tmp.file("swap"), slots: 8))
+        full.setFailWrites(true)
         let faulty = FaultyBackend(wrapping: RAMPool(capacity: pageSize))
         let f = Fixture(backend: faulty)
-        try f.initArea(0, pages: 8, device: SwapFile(path: "/dev/full", slots: 8))
+        try f.initArea(0, pages: 8, device: full)
         #expect(try f.store(0, 0, page(1)) == .tmem)
         // The pool is full: the next store is refused, and the disk write fails.
         let error = #expect(throws: FrontswapError.self) { try f.store(0, 1, page(2)) }

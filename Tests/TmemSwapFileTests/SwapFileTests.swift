@@ -32,25 +32,112 @@ struct SwapFileTests {
         #expect(throws: BackingDeviceError.self) { try page.withUnsafeBytes { try file.write(slot: -1, page: $0) } }
     }
 
-    @Test func fullDiskIsReportedWithItsErrno() throws {
-        let file = try SwapFile(path: "/dev/full", slots: 4)
+    @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs to fill needs root"))
+    func fullDiskIsReportedWithItsErrno() throws {
+        let disk = try #require(SmallFileSystem(bytes: 64 << 10))
+        defer { disk.unmount() }
+        let path = disk.directory.file("swap")
+        let file = try SwapFile(path: path, slots: 4)
+        disk.fill()
         let page = [UInt8](repeating: 1, count: 4096)
         let error = #expect(throws: BackingDeviceError.self) { try page.withUnsafeBytes { try file.write(slot: 0, page: $0) } }
         #expect(error?.errno == .noSpace)
-        #expect(error?.message.contains("/dev/full") == true)
+        #expect(error?.message.contains(path) == true, "\(error?.message ?? "")")
     }
 
-    @Test func temporaryFileIsRemovedOnClose() throws {
+    @Test(arguments: ["/dev/zero", "/dev/null", "/dev/full"])
+    func characterDevicesAreRefused(path: String) throws {
+        let error = #expect(throws: BackingDeviceError.self) { try SwapFile(path: path, slots: 4) }
+        #expect(error?.errno == Errno(ENOTBLK))
+        #expect(
+            error?.message == "swap file \(path) is a character device: use a regular file or a block device",
+            "\(error?.message ?? "")")
+        #expect(throws: BackingDeviceError.self) { try SwapFile.checkUsable(path: path) }
+    }
+
+    @Test func aDirectoryIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let error = #expect(throws: BackingDeviceError.self) { try SwapFile(path: dir.path, slots: 4) }
+        #expect(error?.errno == Errno(EISDIR))
+        #expect(error?.message.contains("is a directory") == true)
+    }
+
+    @Test func aFileInUseIsRefusedUntilItIsReleased() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("swap")
         do {
-            let file = try SwapFile(path: path, slots: 4, options: .init(removeOnClose: true))
-            #expect(file.slotCount == 4)
-            #expect(access(path, F_OK) == 0, "the file exists while it is open")
+            let first = try SwapFile(path: path, slots: 4)
+            let error = #expect(throws: BackingDeviceError.self) { try SwapFile(path: path, slots: 4) }
+            #expect(error?.errno == .busy)
+            #expect(error?.message == "swap file \(path) is in use by another process (it holds the file's lock)")
+            #expect(first.slotCount == 4)
         }
-        let gone = access(path, F_OK)
-        let code = Errno.current
-        #expect(gone == -1 && code == Errno(ENOENT), "\(path) is removed on close (access: \(gone), \(code))")
+        #expect(try SwapFile(path: path, slots: 4).slotCount == 4, "the lock goes with the first file")
+    }
+
+    @Test func anExistingFileOfSomeoneElsesIsRefusedAndKept() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("notes.txt")
+        let text = Array("sixteen bytes!!\n".utf8)
+        try write(text, to: path)
+        let error = #expect(throws: BackingDeviceError.self) { try SwapFile(path: path, slots: 4) }
+        #expect(error?.errno == Errno(EEXIST))
+        #expect(error?.message == "swap file \(path) already holds 16 bytes that tmem did not write; refusing to overwrite them")
+        #expect(try contents(of: path) == text, "the file is untouched")
+        let forced = try SwapFile(path: path, slots: 4, options: .init(allowExistingData: true))
+        #expect(forced.slotCount == 4)
+    }
+
+    @Test func anEmptyExistingFileIsTaken() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("empty")
+        try write([], to: path)
+        #expect(try SwapFile(path: path, slots: 2).slotCount == 2)
+    }
+
+    @Test(.enabled(if: TemporaryDirectory.keepsUserAttributes, "the test directory's file system keeps no user xattrs"))
+    func aSwapFileOfOurOwnIsReused() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("swap")
+        do {
+            let file = try SwapFile(path: path, slots: 4)
+            try [UInt8](repeating: 9, count: 4096).withUnsafeBytes { try file.write(slot: 1, page: $0) }
+        }
+        let again = try SwapFile(path: path, slots: 4)
+        var page = [UInt8](repeating: 0, count: 4096)
+        try page.withUnsafeMutableBytes { try again.read(slot: 1, into: $0) }
+        #expect(page.allSatisfy { $0 == 9 })
+    }
+
+    @Test func aTemporaryFileHasNoNameFromTheStart() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("swap")
+        let file = try SwapFile(path: path, slots: 4, options: .init(removeOnClose: true))
+        #expect(access(path, F_OK) == -1, "the name goes as soon as the file is open")
+        try checkRoundTrip(file, slots: [0, 1, 3])
+    }
+
+    @Test func theTemporaryFactoryLeavesNothingInItsDirectory() throws {
+        let dir = TemporaryDirectory()
+        let file = try SwapFile.temporary(in: dir.path, slots: 16)
+        #expect(try entries(of: dir.path) == [], "no name, even while open")
+        #expect(file.path.contains(dir.path))
+        try checkRoundTrip(file)
+        let missing = #expect(throws: BackingDeviceError.self) { try SwapFile.temporary(in: dir.file("none"), slots: 1) }
+        #expect(missing?.errno == Errno(ENOENT))
+        #expect(missing?.message.contains(dir.file("none")) == true)
+    }
+
+    @Test func moreSlotsThanTheDiskHoldsAreRefused() throws {
+        let dir = TemporaryDirectory()
+        let error = #expect(throws: BackingDeviceError.self) {
+            try SwapFile.checkSpace(forSlots: Int(UInt32.max), at: dir.file("swap"))
+        }
+        #expect(error?.errno == .noSpace)
+        #expect(error?.message.hasPrefix("4294967295 slots at \(dir.file("swap")) need 16.0 TiB, but its file system has") == true,
+                "\(error?.message ?? "")")
+        try SwapFile.checkSpace(forSlots: 16, at: dir.file("swap"))
+        try SwapFile.checkSpace(forSlots: 16, at: dir.path)
     }
 
     @Test func aFileThatIsNotRemovedOnCloseStays() throws {
@@ -75,19 +162,19 @@ struct SwapFileTests {
 
     /// Writes three slots, reads one back into an unaligned buffer (through the bounce buffer under
     /// O_DIRECT), and syncs.
-    private func checkRoundTrip(_ file: SwapFile) throws {
-        for slot in [0, 7, 15] {
+    private func checkRoundTrip(_ file: SwapFile, slots: [Int] = [0, 7, 15]) throws {
+        for slot in slots {
             let page = [UInt8](repeating: UInt8(slot + 1), count: 4096)
             try page.withUnsafeBytes { try file.write(slot: slot, page: $0) }
         }
         var out = [UInt8](repeating: 0, count: 4097)
         try out.withUnsafeMutableBytes {
-            try file.read(slot: 7, into: UnsafeMutableRawBufferPointer(rebasing: $0[1..<4097]))
+            try file.read(slot: slots[1], into: UnsafeMutableRawBufferPointer(rebasing: $0[1..<4097]))
         }
-        #expect(out[1...].allSatisfy { $0 == 8 })
+        #expect(out[1...].allSatisfy { $0 == UInt8(slots[1] + 1) })
         var aligned = [UInt8](repeating: 0, count: 4096)
-        try aligned.withUnsafeMutableBytes { try file.read(slot: 15, into: $0) }
-        #expect(aligned.allSatisfy { $0 == 16 })
+        try aligned.withUnsafeMutableBytes { try file.read(slot: slots[2], into: $0) }
+        #expect(aligned.allSatisfy { $0 == UInt8(slots[2] + 1) })
         try file.sync()
     }
 }
