@@ -24,7 +24,6 @@ struct RegionResources {
     var signalFD: Int32 = -1
     var ackFD: Int32 = -1
     var swapFilePath: String?
-    var removeSwapFile = false
     var colocation = PagedRegion.Colocation.none
     var frontswap: Frontswap?
     /// The reclaimer the region started for itself (none when the configuration brought one).
@@ -34,7 +33,6 @@ struct RegionResources {
     func release() {
         ownReclaimer?.stop()
         if let frontswap { _ = try? frontswap.invalidateArea(SwapArea(0)) }
-        if removeSwapFile, let swapFilePath { unlink(swapFilePath) }
         if ackFD >= 0 { close(ackFD) }
         if signalFD >= 0 { close(signalFD) }
         if registered { _ = Userfaultfd.unregister(uffd, base, length) }
@@ -144,15 +142,15 @@ extension FaultHandler {
             r.swapFilePath = path
             device = try openSwapFile(path, pages: pageCount, directIO: configuration.swapFileDirectIO)
         case .temporary(let directory):
-            // Unlinked as soon as it is open: the file lives only as long as its descriptor, so no end of
-            // the process (SIGKILL included) can leave it behind.
-            let path = try makeTemporaryFile(in: directory ?? environmentValue("TMPDIR") ?? "/tmp")
-            r.swapFilePath = path
-            r.removeSwapFile = true
-            device = try openSwapFile(path, pages: pageCount, directIO: configuration.swapFileDirectIO)
-            unlink(path)
-            r.swapFilePath = nil
-            r.removeSwapFile = false
+            // A file without a name (unlinked at once): it lives only as long as its descriptor, so no end
+            // of the process (SIGKILL included) can leave it behind.
+            do {
+                device = try SwapFile.temporary(
+                    in: directory ?? environmentValue("TMPDIR") ?? "/tmp", slots: pageCount,
+                    directIO: configuration.swapFileDirectIO)
+            } catch {
+                throw .swapFile(error.message, errno: error.errno)
+            }
         }
         let reclaimer: Reclaimer
         if let shared = configuration.reclaimer {
@@ -217,7 +215,6 @@ extension FaultHandler {
         close(ackFD)
         // The last reference to the frontend: its pool is destroyed and the swap file's fd closed.
         frontswap = nil
-        if removeSwapFile, let swapFilePath { unlink(swapFilePath) }
         isShutDown = true
         return finalStatistics
     }
@@ -228,16 +225,5 @@ extension FaultHandler {
         } catch {
             throw .swapFile(error.message, errno: error.errno)
         }
-    }
-
-    private static func makeTemporaryFile(in directory: String) throws(PagingError) -> String {
-        var template = Array("\(directory)/tmem-paging-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else {
-            let code = Errno.current
-            throw .swapFile("cannot create a temporary swap file in \(directory): \(code)", errno: code)
-        }
-        close(fd)
-        return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 }

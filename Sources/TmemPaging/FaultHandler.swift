@@ -62,7 +62,6 @@ final class FaultHandler: @unchecked Sendable {
     let policy: PagedRegion.VictimPolicy
     let readaheadMax: Int
     let swapFilePath: String?
-    let removeSwapFile: Bool
     let colocation: PagedRegion.Colocation
 
     let budgetPages: Atomic<Int>
@@ -117,7 +116,6 @@ final class FaultHandler: @unchecked Sendable {
         policy = r.configuration.victimPolicy
         readaheadMax = r.configuration.readaheadMaxPages
         swapFilePath = r.swapFilePath
-        removeSwapFile = r.removeSwapFile
         colocation = r.colocation
         budgetPages = Atomic(r.budgetPages)
         frontswap = r.frontswap
