@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import TmemBench
 import TmemCompression
 import Tmem
@@ -20,7 +23,8 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "A file of 4096-byte pages (raw or .zst).") var corpus: String
     @Option(help: "The compressor: lz4, zstd or none.") var compressor: CompressionAlgorithm = .lz4
-    @Option(help: "zstd level or LZ4 acceleration.") var level: Int?
+    @Option(parsing: .unconditional, help: "zstd level or LZ4 acceleration (negative: zstd's fast levels).", transform: parseLevel)
+    var level: Int?
     @Option(help: "Threads storing and loading at once.") var threads = 1
     @Option(name: .customLong("vs"), help: "Also measure a baseline: zram, raw (repeatable).") var baselines: [Baseline] = []
     @Flag(help: "Print one JSON object with every figure instead of the table.") var json = false
@@ -33,6 +37,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        signal(SIGPIPE, SIG_IGN)
         let pages: PageCorpus
         do { pages = try PageCorpus(path: corpus) } catch {
             printError("tmem bench: \(error)")
@@ -63,6 +68,10 @@ struct BenchCommand: ParsableCommand {
             let stats = bench.zcacheStatistics
             out.writeLine("zcache after the stores: " + stats.namedValues.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
         }
+        do throws(Errno) { try out.finish() } catch where error != Errno(EPIPE) {
+            printError("tmem bench: cannot write the output: \(describeErrno(error.rawValue))")
+            throw ExitCode(2)
+        } catch {}
         let bad = ([tmem] + measured).filter { $0.mismatches > 0 }
         if !bad.isEmpty {
             printError("tmem bench: pages did not come back exactly from " + bad.map(\.name).joined(separator: ", "))

@@ -8,16 +8,40 @@ import Glibc
 
 /// `tmem replay`: replays a swap trace from standard input against a backend configuration and prints
 /// one result line per operation (see `Replayer` for the format).
+///
+/// Exit status: 0 when the whole trace was read and every answer written (lines answered `error ...`
+/// included); 2 when the replay could not start or go on (corpus, swap file, input or output), with one
+/// line on standard error saying why; 64 for a command line it refuses. A reader that closes the pipe
+/// early (`| head`) ends the replay quietly with 0.
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Replay a swap trace (standard input) against a backend; print one result line per operation.",
         discussion: """
             Trace lines: init TYPE PAGES | store TYPE OFFSET K | load TYPE OFFSET | invalidate TYPE OFFSET |
-            invalidate-area TYPE | shrink TARGET | stats. Blank lines and lines starting with # are skipped.
+            invalidate-area TYPE | shrink TARGET | stats. Blank lines and lines starting with # are skipped;
+            a line longer than 4096 bytes is answered "error line N: line longer than 4096 bytes".
             Output: ok | tmem | disk | tmem HASH | disk HASH | none | ok N | succ_stores=... curr_pages=...,
-            or "error <reason>" for a line that cannot be carried out (nothing stored is lost).
-            HASH is FNV-1a 64 of the page's 4096 bytes. Area 0's swap file is PATH, area T's is PATH.T.
+            or "error line N: <reason>" for a line that cannot be carried out: it changes nothing else, except
+            that a store whose swap file write fails leaves that slot empty (never an older page). HASH is
+            FNV-1a 64 of the page's 4096 bytes. Answers are flushed after each line when standard input is a
+            pipe or a terminal, and always before waiting for more input, so a program can drive the replay
+            line by line.
+
+            Swap files: area 0's is PATH, area T's is PATH.T. Each must be a regular file or a block device
+            (character devices such as /dev/null are refused); it is locked while in use, so a second replay
+            on the same file is refused. An existing file that holds data is refused unless tmem made it
+            (it carries the extended attribute user.tmem.swap) or --force is given; the corpus itself is
+            always refused. init TYPE PAGES asks for PAGES slots that must fit the swap file's disk: PAGES x
+            4096 bytes at most the free space of its file system (a block device: its size), as a swap area
+            is only as big as the disk behind it; frontswap keeps 2 bits of map per slot. Without
+            --swap-file, the files have no name (O_TMPFILE in $TMPDIR or /tmp) and vanish with the process,
+            however it ends.
+
+            The corpus is read into memory, at most --max-corpus bytes after decompression (default 1 GiB or
+            a quarter of RAM, whichever is less). A setup failure (the corpus cannot be read, a swap file
+            cannot be opened, created or locked) or an output that cannot be written stops the replay with
+            status 2 and the reason on standard error; nothing already answered is lost.
             """
     )
 
@@ -29,8 +53,11 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Loads from transcendent memory also drop the page there.")
     var exclusiveLoads = false
 
-    @Option(help: "The backing swap file (area T > 0 uses PATH.T); without it, temporary files are made and removed at exit.")
+    @Option(help: "The backing swap file (area T > 0 uses PATH.T); without it, nameless temporary files are used.")
     var swapFile: String?
+
+    @Flag(help: "Overwrite existing swap files that hold data tmem did not write.")
+    var force = false
 
     @Flag(help: "Open the swap files with O_DIRECT.")
     var directIO = false
@@ -38,30 +65,83 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Take store's K modulo the corpus size (for traces recorded by `tmem demo --record-trace`).")
     var wrapCorpus = false
 
+    @Option(help: "The largest corpus to read, after decompression: bytes or a KiB/MiB/GiB suffix.", transform: parseCorpusLimit)
+    var maxCorpus: Int?
+
+    func validate() throws {
+        try backend.validate(defaultKind: .ram)
+        if force && swapFile == nil { throw ValidationError("--force applies to --swap-file only") }
+    }
+
     func run() throws {
+        // A closed pipe must be an EPIPE we can act on, not a signal that ends us silently.
+        signal(SIGPIPE, SIG_IGN)
         let corpus: PageCorpus
-        do { corpus = try PageCorpus(path: self.corpus) } catch {
-            printError("tmem replay: \(error)")
-            throw ExitCode(2)
+        do { corpus = try PageCorpus(path: self.corpus, sizeLimit: maxCorpus ?? PageCorpus.defaultSizeLimit) } catch {
+            throw fail(error.isLimit ? "\(error); raise it with --max-corpus" : "\(error)")
         }
-        let temporary = swapFile == nil ? try TemporaryDirectory(making: "tmem") : nil
-        let files = Replayer.SwapFiles(
-            path: swapFile ?? temporary!.file("swap"), removeOnClose: swapFile == nil, directIO: directIO)
+        let files: Replayer.SwapFiles =
+            swapFile.map { .init(path: $0, removeOnClose: false, directIO: directIO, allowExistingData: force) }
+            ?? .temporary(directIO: directIO)
         let replayer = Replayer(
             backend: try backend.configuration().makeBackend(), corpus: corpus, swapFiles: files,
             exclusiveLoads: exclusiveLoads, wrapCorpus: wrapCorpus)
+        do { try replayer.checkSwapFiles() } catch { throw fail(explain(error)) }
+
         let output = LineWriter(fd: 1)
+        let answerEachLine = standardInputIsInteractive()
+        let reader = LineReader(fd: 0)
         do {
-            try LineReader(fd: 0).forEachLine { line in
-                if let answer = replayer.replay(line: line) { output.writeLine(answer) }
+            try reader.forEachLine(beforeRead: output.flush) { line in
+                if let answer = try replayer.replay(line, maxLineLength: reader.maxLineLength) {
+                    output.writeLine(answer)
+                    if answerEachLine { output.flush() }
+                }
+                if output.failure != nil { throw OutputFailed() }
             }
-        } catch {
-            output.flush()
-            printError("tmem replay: \(error)")
-            throw ExitCode(2)
+        } catch is OutputFailed {
+            // Reported below.
+        } catch let error as ReplayError {
+            try finish(output)
+            throw fail(explain(error))
         }
-        output.flush()
+        try finish(output)
     }
+
+    /// Flushes the answers; a reader gone away (EPIPE) ends the replay quietly, any other failure loudly.
+    private func finish(_ output: LineWriter) throws {
+        do throws(Errno) { try output.finish() } catch {
+            if error == Errno(EPIPE) { throw ExitCode.success }
+            throw fail("cannot write the output: \(describeErrno(error.rawValue))")
+        }
+    }
+
+    private func explain(_ error: ReplayError) -> String {
+        error.errno == Errno(EEXIST) ? "\(error); pass --force to overwrite it" : "\(error)"
+    }
+
+    private func fail(_ message: String) -> ExitCode {
+        printError("tmem replay: \(message)")
+        return ExitCode(2)
+    }
+}
+
+/// Thrown out of the line loop when the output has failed: nothing more is worth replaying.
+private struct OutputFailed: Error {}
+
+/// Whether standard input is a pipe or a terminal: a peer may be waiting for each answer.
+func standardInputIsInteractive() -> Bool {
+    var info = stat()
+    return isatty(0) == 1 || (fstat(0, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO)
+}
+
+/// Parses `--max-corpus`: a byte count of at least one page.
+func parseCorpusLimit(_ text: String) throws -> Int {
+    guard let bytes = parseByteCount(text) else {
+        throw ValidationError("'\(text)' is not a size: use bytes or a KiB/MiB/GiB suffix (2GiB)")
+    }
+    guard bytes >= 4096 else { throw ValidationError("'\(text)' is less than one page (4096 bytes)") }
+    return bytes
 }
 
 func printError(_ message: String) {

@@ -22,6 +22,9 @@ extension BackendKind: ExpressibleByArgument {}
 extension CompressionAlgorithm: ExpressibleByArgument {}
 
 /// The options that choose a backend, shared by the commands that build one.
+///
+/// `--compressor` and `--level` configure Zcache only: with the RAM backend they are refused
+/// (``validate(defaultKind:)``) rather than silently ignored.
 struct BackendOptions: ParsableArguments {
     @Option(help: "The transcendent memory backend: \(BackendKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: ram; zcache for demo).")
     var backend: BackendKind?
@@ -32,16 +35,53 @@ struct BackendOptions: ParsableArguments {
     /// Whether the user chose a capacity (commands may pick a default that suits them).
     var capacityWasSet: Bool { capacity != nil }
 
-    @Option(help: "Zcache's compressor: \(CompressionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var compressor: CompressionAlgorithm = .lz4
+    @Option(help: "Zcache's compressor: \(CompressionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")) (default lz4).")
+    var compressor: CompressionAlgorithm?
 
-    @Option(help: "Zcache's zstd level, or LZ4 acceleration (default: the compressor's own).")
+    // .unconditional: a negative level (LZ4's acceleration, zstd's fast levels) is a value, not an option.
+    @Option(
+        parsing: .unconditional,
+        help: "Zcache's zstd level, or LZ4 acceleration (default: the compressor's own; negative values are zstd's fast levels).",
+        transform: parseLevel)
     var level: Int?
+
+    /// Refuses Zcache-only options given with an explicit non-Zcache backend (ArgumentParser calls this
+    /// for every command that has these options; commands whose default is not Zcache also call
+    /// ``validate(defaultKind:)``).
+    func validate() throws {
+        if let backend { try validate(defaultKind: backend) }
+    }
+
+    /// Refuses Zcache-only options when the backend (chosen, or `kind` by default) is not Zcache.
+    ///
+    /// - Parameter kind: The command's default backend.
+    /// - Throws: `ValidationError` naming the options that would be ignored.
+    func validate(defaultKind kind: BackendKind) throws {
+        let chosen = backend ?? kind
+        guard chosen != .zcache else { return }
+        let given = [compressor != nil ? "--compressor" : nil, level != nil ? "--level" : nil].compactMap { $0 }
+        guard !given.isEmpty else { return }
+        throw ValidationError(
+            "\(given.joined(separator: " and ")) configure\(given.count == 1 ? "s" : "") the zcache backend only, "
+                + "not --backend \(chosen)\(backend == nil ? " (the default)" : ""): add --backend zcache or leave "
+                + (given.count == 1 ? "it" : "them") + " out")
+    }
 
     /// The configuration, with `kind` when no backend was chosen.
     func configuration(defaultKind kind: BackendKind = .ram) -> BackendConfiguration {
-        BackendConfiguration(kind: backend ?? kind, capacity: capacity ?? 64 << 20, compressor: compressor, level: level)
+        BackendConfiguration(
+            kind: backend ?? kind, capacity: capacity ?? 64 << 20, compressor: compressor ?? .lz4, level: level)
     }
+}
+
+/// Parses `--level`: an integer, negative allowed; too large a number is said to be so.
+func parseLevel(_ text: String) throws -> Int {
+    if let value = Int(text) { return value }
+    let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+    if !digits.isEmpty && digits.allSatisfy({ $0.isASCII && $0.isNumber }) {
+        throw ValidationError("'\(text)' is too large for a level")
+    }
+    throw ValidationError("'\(text)' is not an integer level")
 }
 
 func parseCapacity(_ text: String) throws -> Int {

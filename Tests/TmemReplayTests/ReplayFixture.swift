@@ -26,7 +26,9 @@ final class ReplayFixture {
     /// Replays a trace given as text and returns the output lines.
     func run(_ trace: String, capacity: Int = 1 << 20, exclusiveLoads: Bool = false) -> [String] {
         let r = replayer(capacity: capacity, exclusiveLoads: exclusiveLoads)
-        return trace.split(separator: "\n", omittingEmptySubsequences: false).compactMap { r.replay(line: Array($0.utf8)) }
+        return trace.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line in
+            do { return try r.replay(line: Array(line.utf8)) } catch { return "stopped: \(error)" }
+        }
     }
 
     func hash(_ k: Int) -> String { pages[k].withUnsafeBytes { hex16(fnv1a64($0)) } }
