@@ -121,6 +121,42 @@ struct ParsingTests {
         #expect(exitCode == .validationFailure)
     }
 
+    @Test func aNegativeLevelIsAValueNotAnOption() throws {
+        let replay = try parse(
+            ["replay", "--corpus", "c", "--backend", "zcache", "--compressor", "zstd", "--level", "-1000"], as: ReplayCommand.self)
+        #expect(replay.backend.configuration().level == -1000)
+        let bench = try parse(["bench", "--corpus", "c", "--level", "-5"], as: BenchCommand.self)
+        #expect(bench.level == -5)
+        let huge = try #require(refusal(["replay", "--corpus", "c", "--backend", "zcache", "--level", "99999999999999999999"]))
+        #expect(huge.message.contains("'99999999999999999999' is too large for a level"), "\(huge.message)")
+    }
+
+    @Test(arguments: [
+        (["--backend", "ram", "--compressor", "zstd"], "--compressor configures the zcache backend only, not --backend ram"),
+        (["--level", "3"], "--level configures the zcache backend only, not --backend ram (the default)"),
+        (["--compressor", "none", "--level", "1"], "--compressor and --level configure the zcache backend only"),
+    ])
+    func zcacheOptionsWithTheRAMBackendAreRefused(options: [String], expected: String) throws {
+        let (message, exitCode) = try #require(refusal(["replay", "--corpus", "c"] + options))
+        #expect(message.contains(expected), "\(message)")
+        #expect(exitCode == .validationFailure)
+    }
+
+    @Test func replayTakesForceAndACorpusLimit() throws {
+        let replay = try parse(
+            ["replay", "--corpus", "c", "--swap-file", "s", "--force", "--max-corpus", "2GiB"], as: ReplayCommand.self)
+        #expect(replay.force && replay.maxCorpus == 2 << 30)
+        #expect(refusal(["replay", "--corpus", "c", "--force"])?.message.contains("--force applies to --swap-file only") == true)
+        #expect(refusal(["replay", "--corpus", "c", "--max-corpus", "100"])?.message.contains("less than one page") == true)
+    }
+
+    @Test func genTraceTakesThePagesReplayTakesAndNoMore() throws {
+        #expect(try parse(["gen-trace", "--pages", "4294967295"], as: GenTraceCommand.self).pages == 4_294_967_295)
+        let (message, exitCode) = try #require(refusal(["gen-trace", "--pages", "4294967296"]))
+        #expect(message.contains("pages must be at most 4294967295, the largest area replay takes"), "\(message)")
+        #expect(exitCode == .validationFailure)
+    }
+
     @Test func demoTakesSizesAndAPolicy() throws {
         let demo = try parse(
             ["demo", "--region", "256MiB", "--budget", "64MiB", "--capacity", "32MiB", "--policy", "fifo", "--seed", "5"],

@@ -29,9 +29,15 @@ let tmemExecutable: String? = {
 /// error in files (no pipes: nothing can fill up and block while we wait).
 ///
 /// - Throws: `Errno` when the process cannot be started or waited for.
-func runTool(_ executable: String, _ arguments: [String], input: String = "") throws -> ToolRun {
+///
+/// - Parameter standardOutput: Where standard output goes instead of a file of its own (such as
+///   /dev/full); the run's `standardOutput` is then empty.
+func runTool(
+    _ executable: String, _ arguments: [String], input: String = "", standardOutput: String? = nil
+) throws -> ToolRun {
     let directory = TemporaryDirectory(prefix: "tmem-cli-test")
-    let (inPath, outPath, errPath) = (directory.file("in"), directory.file("out"), directory.file("err"))
+    let (inPath, errPath) = (directory.file("in"), directory.file("err"))
+    let outPath = standardOutput ?? directory.file("out")
     try writeFile(inPath, input)
 
     var actions = posix_spawn_file_actions_t()
@@ -50,7 +56,8 @@ func runTool(_ executable: String, _ arguments: [String], input: String = "") th
     if case .failure(let error) = valueOrErrno({ waitpid(pid, &status, 0) }) { throw error }
     // WIFEXITED / WEXITSTATUS, which Glibc's module does not export as functions.
     let exitCode: Int32? = status & 0x7f == 0 ? (status >> 8) & 0xff : nil
-    return ToolRun(exitCode: exitCode, standardOutput: try readFile(outPath), standardError: try readFile(errPath))
+    let output = standardOutput == nil ? try readFile(outPath) : ""
+    return ToolRun(exitCode: exitCode, standardOutput: output, standardError: try readFile(errPath))
 }
 
 /// Writes `text` to a new file at `path`.
