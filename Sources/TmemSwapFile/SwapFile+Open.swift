@@ -36,7 +36,7 @@ extension SwapFile {
     public static func checkSpace(forSlots slots: Int, at path: String) throws(BackingDeviceError) {
         let (needed, overflow) = slots.multipliedReportingOverflow(by: 4096)
         var available: UInt64
-        var place = "its file system has"
+        var onFileSystem = true
         switch FileSystemCalls.status(path: path) {
         case .success(let info) where FileSystemCalls.Kind(mode: info.st_mode) == .blockDevice:
             let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
@@ -44,26 +44,26 @@ extension SwapFile {
             defer { close(fd) }
             guard case .success(let size) = FileSystemCalls.blockDeviceSize(fd) else { return }
             available = size
-            place = "the device holds"
+            onFileSystem = false
         case .success(let info):
             guard case .success(let free) = FileSystemCalls.availableBytes(onFileSystemOf: path) else { return }
             let occupied = FileSystemCalls.Kind(mode: info.st_mode) == .regular ? UInt64(info.st_blocks) * 512 : 0
             available = free + occupied
-            place += " free"
         case .failure:
             let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
             guard case .success(let free) = FileSystemCalls.availableBytes(
                 onFileSystemOf: directory.isEmpty ? "/" : directory)
             else { return }
             available = free
-            place += " free"
         }
         guard overflow || UInt64(needed) > available else { return }
         let wanted = overflow ? "more than \(formatByteCount(Int.max))" : formatByteCount(needed)
         throw BackingDeviceError(
             errno: .noSpace,
-            message: "\(slots) slot\(slots == 1 ? "" : "s") at \(path) need \(wanted), but \(place) "
-                + formatByteCount(Int(clamping: available)))
+            message: "\(slots) slot\(slots == 1 ? "" : "s") at \(path) need \(wanted), but "
+                + (onFileSystem
+                    ? "its file system has \(formatByteCount(Int(clamping: available))) free"
+                    : "the device holds \(formatByteCount(Int(clamping: available)))"))
     }
 
     /// Makes a swap file that has no name: made with `O_TMPFILE` in `directory` (or, where the file system
