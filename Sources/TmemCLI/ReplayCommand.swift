@@ -18,29 +18,29 @@ struct ReplayCommand: ParsableCommand {
         commandName: "replay",
         abstract: "Replay a swap trace (standard input) against a backend; print one result line per operation.",
         discussion: """
-            Trace lines: init TYPE PAGES | store TYPE OFFSET K | load TYPE OFFSET | invalidate TYPE OFFSET |
-            invalidate-area TYPE | shrink TARGET | stats. Blank lines and lines starting with # are skipped;
-            a line longer than 4096 bytes is answered "error line N: line longer than 4096 bytes".
-            Output: ok | tmem | disk | tmem HASH | disk HASH | none | ok N | succ_stores=... curr_pages=...,
-            or "error line N: <reason>" for a line that cannot be carried out: it changes nothing else, except
-            that a store whose swap file write fails leaves that slot empty (never an older page). HASH is
-            FNV-1a 64 of the page's 4096 bytes. Answers are flushed after each line when standard input is a
-            pipe or a terminal, and always before waiting for more input, so a program can drive the replay
+            Trace lines: init TYPE PAGES | store TYPE OFFSET K | load TYPE OFFSET | invalidate TYPE OFFSET | \
+            invalidate-area TYPE | shrink TARGET | stats. Blank lines and lines starting with # are skipped; \
+            a line longer than 4096 bytes is answered "error line N: line longer than 4096 bytes". \
+            Output: ok | tmem | disk | tmem HASH | disk HASH | none | ok N | succ_stores=... curr_pages=..., \
+            or "error line N: <reason>" for a line that cannot be carried out: it changes nothing else, except \
+            that a store whose swap file write fails leaves that slot empty (never an older page). HASH is \
+            FNV-1a 64 of the page's 4096 bytes. Answers are flushed after each line when standard input is a \
+            pipe or a terminal, and always before waiting for more input, so a program can drive the replay \
             line by line.
 
-            Swap files: area 0's is PATH, area T's is PATH.T. Each must be a regular file or a block device
-            (character devices such as /dev/null are refused); it is locked while in use, so a second replay
-            on the same file is refused. An existing file that holds data is refused unless tmem made it
-            (it carries the extended attribute user.tmem.swap) or --force is given; the corpus itself is
-            always refused. init TYPE PAGES asks for PAGES slots that must fit the swap file's disk: PAGES x
-            4096 bytes at most the free space of its file system (a block device: its size), as a swap area
-            is only as big as the disk behind it; frontswap keeps 2 bits of map per slot. Without
-            --swap-file, the files have no name (O_TMPFILE in $TMPDIR or /tmp) and vanish with the process,
+            Swap files: area 0's is PATH, area T's is PATH.T. Each must be a regular file or a block device \
+            (character devices such as /dev/null are refused); it is locked while in use, so a second replay \
+            on the same file is refused. An existing file that holds data is refused unless tmem made it \
+            (it carries the extended attribute user.tmem.swap) or --force is given; the corpus itself is \
+            always refused. init TYPE PAGES asks for PAGES slots that must fit the swap file's disk: PAGES x \
+            4096 bytes at most the free space of its file system (a block device: its size), as a swap area \
+            is only as big as the disk behind it; frontswap keeps 2 bits of map per slot. Without \
+            --swap-file, the files have no name (O_TMPFILE in $TMPDIR or /tmp) and vanish with the process, \
             however it ends.
 
-            The corpus is read into memory, at most --max-corpus bytes after decompression (default 1 GiB or
-            a quarter of RAM, whichever is less). A setup failure (the corpus cannot be read, a swap file
-            cannot be opened, created or locked) or an output that cannot be written stops the replay with
+            The corpus is read into memory, at most --max-corpus bytes after decompression (default 1 GiB or \
+            a quarter of RAM, whichever is less). A setup failure (the corpus cannot be read, a swap file \
+            cannot be opened, created or locked) or an output that cannot be written stops the replay with \
             status 2 and the reason on standard error; nothing already answered is lost.
             """
     )
