@@ -73,7 +73,7 @@ let package = Package(
             name: "TmemReplay",
             dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression"]
         ),
-        .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap"]),
+        .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile"]),
         .target(
             name: "TmemCLI",
             dependencies: [
@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit"]),
         .testTarget(
             name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit"]),
-        .testTarget(name: "TmemSwapFileTests", dependencies: ["Tmem", "TmemSwapFile"]),
+        .testTarget(name: "TmemSwapFileTests", dependencies: ["Tmem", "TmemSwapFile", "TmemTestKit"]),
         .testTarget(name: "TmemZPoolTests", dependencies: ["TmemZPool", "Tmem", "TmemTestKit"]),
         .testTarget(name: "TmemCompressionTests", dependencies: ["TmemCompression", "Tmem", "TmemTestKit"]),
         .testTarget(

@@ -30,10 +30,8 @@ struct DemoCommand: ParsableCommand {
     var recordTrace: String?
 
     func run() throws {
-        let ram = physicalMemoryBytes()
-        let regionBytes = region ?? (ram >= 8 << 30 ? 1 << 30 : max(64 << 20, ram / 8))
-        let budgetBytes = budget ?? regionBytes / 4
-        let capacityBytes = capacity ?? regionBytes / 4
+        signal(SIGPIPE, SIG_IGN)
+        let (regionBytes, budgetBytes, capacityBytes) = try sizes()
         let say = LineWriter(fd: 1, flushAt: 0)
         let zcache = try Zcache(configuration: .init(limit: capacityBytes))
         var config = PagedRegion.Configuration(residentBudget: budgetBytes)
@@ -88,8 +86,47 @@ struct DemoCommand: ParsableCommand {
         say.writeLine(failures == 0 ? "every byte verified: \(heap.checks) page checks, none differed"
             : "\(failures) PAGE CHECKS FAILED")
         report.summary(total)
-        _ = paged.close()
-        if failures > 0 { throw ExitCode.failure }
+        let last = paged.close()
+        if let failure = last.traceFailure {
+            printError("tmem demo: the trace in \(recordTrace ?? "?") is incomplete: \(failure)")
+        }
+        if total.failedEvictions > 0 {
+            say.writeLine("BUDGET EXCEEDED: \(total.failedEvictions) evictions failed, so up to "
+                + "\(total.peakResidentPages) pages (\(formatByteCount(total.peakResidentPages * pageSize))) were resident "
+                + "against a budget of \(total.residentBudgetPages) (\(formatByteCount(budgetBytes))); "
+                + "is the swap file's disk full?")
+        }
+        try finishOutput(say, of: "demo")
+        if failures > 0 || total.failedEvictions > 0 || last.traceFailure != nil { throw ExitCode.failure }
+    }
+}
+
+extension DemoCommand {
+    /// The region, budget and compressed capacity: as given, or the defaults; checked against each other
+    /// and against what the machine has (memory for the budget and the compressed pages, disk for a
+    /// swap file that may grow to the region's size).
+    func sizes() throws -> (region: Int, budget: Int, capacity: Int) {
+        let ram = physicalMemoryBytes()
+        let regionBytes = region ?? (ram >= 8 << 30 ? 1 << 30 : max(64 << 20, ram / 8))
+        let minimum = PagedRegion.minimumResidentBudget
+        guard regionBytes >= minimum else {
+            throw ValidationError("--region \(formatByteCount(regionBytes)) is too small: a region is at least "
+                + "\(formatByteCount(minimum)) (its smallest resident budget)")
+        }
+        if let budget {
+            guard budget <= regionBytes else {
+                throw ValidationError("--budget \(formatByteCount(budget)) is larger than the region "
+                    + "(\(formatByteCount(regionBytes))): nothing would ever be paged out")
+            }
+            guard budget >= minimum else {
+                throw ValidationError("--budget \(formatByteCount(budget)) is too small: at least \(formatByteCount(minimum))")
+            }
+        }
+        let budgetBytes = budget ?? max(regionBytes / 4, minimum)
+        let capacityBytes = capacity ?? regionBytes / 4
+        try checkMachineHolds(memory: budgetBytes + capacityBytes, what: "the resident budget and the compressed RAM",
+            disk: regionBytes, in: environmentValue("TMPDIR") ?? "/tmp")
+        return (regionBytes, budgetBytes, capacityBytes)
     }
 }
 

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Tmem
 import TmemPaging
 import TmemReplay
@@ -114,6 +115,12 @@ struct PhaseReport {
             + "\(tmem) from compressed RAM, \(disk) from the swap file; "
             + "\(after.evictions - before.evictions) evictions (\(after.cleanEvictionsSkipped - before.cleanEvictionsSkipped) clean, not stored again), "
             + "\(after.prefetchHits - before.prefetchHits) readahead hits")
+        let failed = after.failedEvictions - before.failedEvictions
+        if failed > 0 {
+            say.writeLine("   \(failed) EVICTIONS FAILED (the swap file could not be written: "
+                + "\(after.frontswap.deviceErrors) device errors so far): up to \(after.peakResidentPages) pages "
+                + "resident against a budget of \(after.residentBudgetPages)")
+        }
         let s = zcache.statistics
         say.writeLine("   compressed RAM: \(s.storedPages) pages in \(formatByteCount(s.memUsedTotal)) "
             + "(\((s.compressionRatio * 100).rounded() / 100)x, \(s.sameFilledPages) same-filled), "
@@ -143,4 +150,36 @@ func writeProgress(_ text: String) {
     guard isatty(2) == 1 else { return }
     var line = "\r" + text + String(repeating: " ", count: max(0, 60 - text.count)) + (text.isEmpty ? "\r" : "")
     line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+/// Refuses, with a clear message, a demo that would ask for more than the machine has: `memory` bytes of
+/// RAM (compared with the kernel's MemAvailable) and `disk` bytes of swap file in `directory` (compared
+/// with the space free there; a sparse swap file takes only what is written, but may grow that far).
+func checkMachineHolds(memory: Int, what: String, disk: Int, in directory: String) throws {
+    if let available = availableMemoryBytes(), memory > available {
+        throw ValidationError("\(what) need \(formatByteCount(memory)) of RAM, but this machine has "
+            + "\(formatByteCount(available)) available: choose smaller sizes")
+    }
+    var fs = statvfs()
+    if statvfs(directory, &fs) == 0 {
+        let free = Int(fs.f_bavail) * Int(fs.f_frsize)
+        if disk > free {
+            throw ValidationError("the swap file may grow to \(formatByteCount(disk)) in \(directory), which has "
+                + "\(formatByteCount(free)) free: choose a smaller size, or set TMPDIR to a roomier place")
+        }
+    }
+}
+
+/// The kernel's estimate of memory available without swapping (MemAvailable in /proc/meminfo), or nil.
+func availableMemoryBytes() -> Int? {
+    guard let file = fopen("/proc/meminfo", "r") else { return nil }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, Int32(line.count), file) != nil {
+        let text = String(cString: line)
+        guard text.hasPrefix("MemAvailable:") else { continue }
+        let digits = text.dropFirst("MemAvailable:".count).filter(\.isNumber)
+        return Int(digits).map { $0 * 1024 }
+    }
+    return nil
 }

@@ -26,9 +26,13 @@ struct FrontswapDemoCommand: ParsableCommand {
     }
 
     func run() throws {
+        signal(SIGPIPE, SIG_IGN)
         let say = LineWriter(fd: 1, flushAt: 0)
         var config = backend.configuration(defaultKind: .zcache)
         if !backend.capacityWasSet { config.capacity = pages * pageSize / 4 }
+        // The working set is held in plain memory beside the backend, and may all reach the swap file.
+        try checkMachineHolds(memory: pages * pageSize + config.capacity, what: "the working set and the backend",
+            disk: pages * pageSize, in: environmentValue("TMPDIR") ?? "/tmp")
         say.writeLine("tmem frontswap-demo: \(pages) pages (\(formatByteCount(pages * pageSize))) through frontswap, "
             + "\(config.kind) backend of \(formatByteCount(config.capacity)), a swap file behind it")
 
@@ -49,8 +53,7 @@ struct FrontswapDemoCommand: ParsableCommand {
         say.writeLine("  built the working set in \(clock.lap()): "
             + mix.map { "\($0.0) \(kinds[$0.0] ?? 0)" }.joined(separator: ", "))
 
-        let files = try TemporaryDirectory(making: "tmem")
-        let swap = try SwapFile(path: files.file("swap"), slots: pages, options: .init(removeOnClose: true))
+        let swap = try SwapFile.temporary(in: environmentValue("TMPDIR") ?? "/tmp", slots: pages)
         let tmem = try config.makeBackend()
         let reclaimer = Reclaimer(backend: tmem)
         try reclaimer.start()
@@ -115,6 +118,7 @@ struct FrontswapDemoCommand: ParsableCommand {
         let diskWrites = out.failedStores + out.repatriatedPages
         say.writeLine("saved against the swap file alone: \(pages - diskWrites) of \(pages) swap-file writes in the swap-out, "
             + "\(back.loads) of \(pages) swap-file reads in the swap-in")
+        try finishOutput(say, of: "frontswap-demo")
         if mismatches > 0 { throw ExitCode.failure }
     }
 }

@@ -47,10 +47,6 @@ struct GenTraceCommand: ParsableCommand {
             output.writeLine(operation.description)
             if output.failure != nil { break }
         }
-        do throws(Errno) { try output.finish() } catch {
-            if error == Errno(EPIPE) { return }
-            printError("tmem gen-trace: cannot write the output: \(describeErrno(error.rawValue))")
-            throw ExitCode(2)
-        }
+        try finishOutput(output, of: "gen-trace")
     }
 }

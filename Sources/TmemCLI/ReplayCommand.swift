@@ -102,18 +102,10 @@ struct ReplayCommand: ParsableCommand {
         } catch is OutputFailed {
             // Reported below.
         } catch let error as ReplayError {
-            try finish(output)
+            try finishOutput(output, of: "replay")
             throw fail(explain(error))
         }
-        try finish(output)
-    }
-
-    /// Flushes the answers; a reader gone away (EPIPE) ends the replay quietly, any other failure loudly.
-    private func finish(_ output: LineWriter) throws {
-        do throws(Errno) { try output.finish() } catch {
-            if error == Errno(EPIPE) { throw ExitCode.success }
-            throw fail("cannot write the output: \(describeErrno(error.rawValue))")
-        }
+        try finishOutput(output, of: "replay")
     }
 
     private func explain(_ error: ReplayError) -> String {
@@ -147,4 +139,18 @@ func parseCorpusLimit(_ text: String) throws -> Int {
 func printError(_ message: String) {
     var text = message + "\n"
     text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+/// Flushes a command's standard output: a reader gone away (EPIPE, with SIGPIPE ignored) ends the
+/// command quietly, any other failure (a full disk) loudly, with exit status 2.
+///
+/// - Parameters:
+///   - output: The command's writer to standard output.
+///   - command: Its name, for the message (`tmem NAME: cannot write the output: ...`).
+func finishOutput(_ output: LineWriter, of command: String) throws {
+    do throws(Errno) { try output.finish() } catch {
+        if error == Errno(EPIPE) { throw ExitCode.success }
+        printError("tmem \(command): cannot write the output: \(describeErrno(error.rawValue))")
+        throw ExitCode(2)
+    }
 }

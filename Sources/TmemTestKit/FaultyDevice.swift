@@ -3,7 +3,7 @@ import Tmem
 
 /// A backing device that wraps another and fails on demand (the faults a real disk shows rarely: EIO on
 /// a read, ENOSPC on a write), for testing that no page is lost or stale when the device fails. For a
-/// real full disk, tests use a `SwapFile` on `/dev/full`.
+/// real full disk, tests use a ``SmallFileSystem`` (a filled tmpfs, as root).
 public final class FaultyDevice: BackingDevice {
     /// The device that does the real work.
     public let inner: any BackingDevice

@@ -32,14 +32,7 @@ final class CoProcess {
         posix_spawn_file_actions_addopen(&actions, 2, errors.file("err"), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         for fd in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, fd) }
 
-        var inherited: [String] = []
-        var entry = environ
-        while let pointer = entry.pointee {
-            inherited.append(String(cString: pointer))
-            entry += 1
-        }
-        let names = Set(environment.map { $0.prefix { $0 != "=" } })
-        let env = inherited.filter { !names.contains($0.prefix { $0 != "=" }) } + environment
+        let env = environmentAdding(environment)
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
         defer { for p in argv + envp { free(p) } }

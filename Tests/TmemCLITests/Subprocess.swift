@@ -30,10 +30,13 @@ let tmemExecutable: String? = {
 ///
 /// - Throws: `Errno` when the process cannot be started or waited for.
 ///
-/// - Parameter standardOutput: Where standard output goes instead of a file of its own (such as
-///   /dev/full); the run's `standardOutput` is then empty.
+/// - Parameters:
+///   - standardOutput: Where standard output goes instead of a file of its own (such as /dev/full); the
+///     run's `standardOutput` is then empty.
+///   - environment: `NAME=value` entries set in the tool's environment (the rest is this process's).
 func runTool(
-    _ executable: String, _ arguments: [String], input: String = "", standardOutput: String? = nil
+    _ executable: String, _ arguments: [String], input: String = "", standardOutput: String? = nil,
+    environment: [String] = []
 ) throws -> ToolRun {
     let directory = TemporaryDirectory(prefix: "tmem-cli-test")
     let (inPath, errPath) = (directory.file("in"), directory.file("err"))
@@ -50,7 +53,9 @@ func runTool(
     let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for arg in argv { free(arg) } }
     var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+    let envp: [UnsafeMutablePointer<CChar>?] = environmentAdding(environment).map { strdup($0) } + [nil]
+    defer { for variable in envp { free(variable) } }
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
     guard spawned == 0 else { throw Errno(spawned) }
     var status: Int32 = 0
     if case .failure(let error) = valueOrErrno({ waitpid(pid, &status, 0) }) { throw error }
@@ -89,4 +94,16 @@ func readFile(_ path: String) throws -> String {
         bytes += chunk[..<n]
     }
     return String(decoding: bytes, as: UTF8.self)
+}
+
+/// This process's environment with `entries` (`NAME=value`) set over it: a child's environment.
+func environmentAdding(_ entries: [String]) -> [String] {
+    var inherited: [String] = []
+    var entry = environ
+    while let pointer = entry.pointee {
+        inherited.append(String(cString: pointer))
+        entry += 1
+    }
+    let names = Set(entries.map { $0.prefix { $0 != "=" } })
+    return inherited.filter { !names.contains($0.prefix { $0 != "=" }) } + entries
 }

@@ -155,15 +155,10 @@ struct PagedRegionLifecycleTests {
         // Transcendent memory refuses everything and the swap file is on a full tmpfs (every write: ENOSPC):
         // no page can be evicted, so the region goes over its budget rather than lose a byte.
         let pages = 64
-        let disk = TemporaryDirectory(prefix: "tmem-test-tmpfs")
-        try #require(mount("tmpfs", disk.path, "tmpfs", 0, "size=64k") == 0, "mount a 64 KiB tmpfs")
-        defer { umount2(disk.path, Int32(MNT_DETACH)) }
-        let swapPath = disk.file("swap")
-        let filler = open(disk.file("filler"), O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        try #require(filler >= 0)
-        let chunk = [UInt8](repeating: 0x55, count: pageSize)
-        while chunk.withUnsafeBytes({ write(filler, $0.baseAddress, $0.count) }) > 0 {}
-        close(filler)
+        let disk = try #require(SmallFileSystem(bytes: 64 << 10), "mount a 64 KiB tmpfs")
+        defer { disk.unmount() }
+        let swapPath = disk.directory.file("swap")
+        disk.fill()
         let region = try PagedRegion(
             size: pages * pageSize,
             backend: RAMPool(capacity: 0),

@@ -6,28 +6,6 @@ import Musl
 import Tmem
 import TmemSwapFile
 
-/// A tmpfs of a few pages mounted on a fresh directory (root only): a real file system that fills up.
-final class SmallFileSystem {
-    let directory = TemporaryDirectory(prefix: "tmem-test-tmpfs")
-
-    /// Mounts it; nil if the mount is refused (not root, no tmpfs).
-    init?(bytes: Int) {
-        guard mount("tmpfs", directory.path, "tmpfs", 0, "size=\(bytes)") == 0 else { return nil }
-    }
-
-    /// Writes a filler file until the file system says it is full.
-    func fill() {
-        let fd = open(directory.file("filler"), O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        precondition(fd >= 0, "cannot create the filler file")
-        defer { close(fd) }
-        let chunk = [UInt8](repeating: 0x55, count: 4096)
-        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
-    }
-
-    /// Detaches the mount (lazily: files still open on it keep it until they close).
-    func unmount() { umount2(directory.path, Int32(MNT_DETACH)) }
-}
-
 extension TemporaryDirectory {
     /// Whether files in a test directory keep `user.*` extended attributes (the swap file's mark).
     static let keepsUserAttributes: Bool = {

@@ -6,6 +6,7 @@ import Musl
 import Testing
 import Tmem
 import TmemSwapFile
+import TmemTestKit
 
 struct SwapFileTests {
     @Test func pagesRoundTripAtTheirSlots() throws {
