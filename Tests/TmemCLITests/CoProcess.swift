@@ -120,18 +120,6 @@ final class CoProcess {
     }
 }
 
-extension TemporaryDirectory {
-    /// Whether files in a test directory keep `user.*` extended attributes (the swap file's mark).
-    static let keepsUserAttributes: Bool = {
-        let dir = TemporaryDirectory()
-        let path = dir.file("probe")
-        guard (try? SwapFile(path: path, slots: 1)) != nil else { return false }
-        // Glibc's module map leaves out <sys/xattr.h>: look getxattr up in libc.
-        typealias GetAttribute = @convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int
-        guard let symbol = dlsym(nil, "getxattr") else { return false }
-        return unsafeBitCast(symbol, to: GetAttribute.self)(path, SwapFile.markAttribute, nil, 0) >= 0
-    }()
-}
 
 /// `pipe2(fds, O_CLOEXEC)`, which Glibc's module map hides without `_GNU_SOURCE`: looked up in libc.
 private func makePipe(_ fds: inout [Int32]) -> Int32 {

@@ -6,6 +6,7 @@ import Musl
 import Testing
 import Tmem
 import TmemSwapFile
+import TmemTestKit
 
 /// A corpus of `pages` pages in `directory`, page K filled with the byte K+1.
 func makeCorpus(_ directory: TemporaryDirectory, pages: Int, name: String = "corpus") throws -> String {
@@ -14,17 +15,6 @@ func makeCorpus(_ directory: TemporaryDirectory, pages: Int, name: String = "cor
     return path
 }
 
-/// The names in a directory, without `.` and `..`.
-func directoryEntries(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return ["(cannot open \(path))"] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
-}
 
 /// `tmem replay`'s swap files, seen from outside: what it refuses to write over, and what it leaves behind.
 @Suite(.enabled(if: tmemExecutable != nil, "no tmem executable beside the test bundle: run `swift build` first"))
@@ -132,6 +122,6 @@ struct ReplaySwapFileToolTests {
         // It now blocks reading the open pipe, with both swap files made.
         replay.kill(SIGKILL)
         #expect(replay.wait() == nil, "killed by the signal")
-        #expect(directoryEntries(place.path) == [], "nothing in TMPDIR outlives the process")
+        #expect(try directoryEntries(place.path) == [], "nothing in TMPDIR outlives the process")
     }
 }

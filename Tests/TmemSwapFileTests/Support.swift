@@ -6,18 +6,6 @@ import Musl
 import Tmem
 import TmemSwapFile
 
-extension TemporaryDirectory {
-    /// Whether files in a test directory keep `user.*` extended attributes (the swap file's mark).
-    static let keepsUserAttributes: Bool = {
-        let dir = TemporaryDirectory()
-        let path = dir.file("probe")
-        guard (try? SwapFile(path: path, slots: 1)) != nil else { return false }
-        // Glibc's module map leaves out <sys/xattr.h>: look getxattr up in libc.
-        typealias GetAttribute = @convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int
-        guard let symbol = dlsym(nil, "getxattr") else { return false }
-        return unsafeBitCast(symbol, to: GetAttribute.self)(path, SwapFile.markAttribute, nil, 0) >= 0
-    }()
-}
 
 /// Writes `bytes` to a new file at `path`.
 func write(_ bytes: [UInt8], to path: String) throws {
@@ -35,14 +23,3 @@ func contents(of path: String) throws -> [UInt8] {
     return Array(bytes[..<n])
 }
 
-/// The names in a directory, without `.` and `..`.
-func entries(of path: String) throws -> [String] {
-    guard let dir = opendir(path) else { throw Errno.current }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
-}

@@ -121,7 +121,7 @@ struct SwapFileTests {
     @Test func theTemporaryFactoryLeavesNothingInItsDirectory() throws {
         let dir = TemporaryDirectory()
         let file = try SwapFile.temporary(in: dir.path, slots: 16)
-        #expect(try entries(of: dir.path) == [], "no name, even while open")
+        #expect(try directoryEntries(dir.path) == [], "no name, even while open")
         #expect(file.path.contains(dir.path))
         try checkRoundTrip(file)
         let missing = #expect(throws: BackingDeviceError.self) { try SwapFile.temporary(in: dir.file("none"), slots: 1) }
