@@ -20,7 +20,10 @@ struct ReplaySwapFileTests {
         #expect(error?.isSwapFile == true)
         #expect(error?.message == "swap file \(f.corpusPath) is the corpus \(f.corpusPath): refusing to write over it")
         #expect(throws: ReplayError.self) { try r.run(.initArea(area: 0, pages: 4)) }
-        #expect(try PageCorpus(path: f.corpusPath).page(0).elementsEqual(before), "the corpus is untouched")
+        // Kept alive across the comparison: `page(0)` points into the corpus's own memory.
+        let reread = try PageCorpus(path: f.corpusPath)
+        let untouched = withExtendedLifetime(reread) { reread.page(0).elementsEqual(before) }
+        #expect(untouched, "the corpus is untouched")
     }
 
     @Test func aSwapFileThatCannotBeOpenedEndsTheReplay() throws {
