@@ -124,7 +124,7 @@ extension DemoCommand {
         }
         let budgetBytes = budget ?? max(regionBytes / 4, minimum)
         let capacityBytes = capacity ?? regionBytes / 4
-        try checkMachineHolds(memory: budgetBytes + capacityBytes, what: "the resident budget and the compressed RAM",
+        try checkMachineHolds(memory: saturatingSum(budgetBytes, capacityBytes), what: "the resident budget and the compressed RAM",
             disk: regionBytes, in: environmentValue("TMPDIR") ?? "/tmp")
         return (regionBytes, budgetBytes, capacityBytes)
     }

@@ -162,7 +162,8 @@ func checkMachineHolds(memory: Int, what: String, disk: Int, in directory: Strin
     }
     var fs = statvfs()
     if statvfs(directory, &fs) == 0 {
-        let free = Int(fs.f_bavail) * Int(fs.f_frsize)
+        let (product, overflow) = Int(fs.f_bavail).multipliedReportingOverflow(by: Int(fs.f_frsize))
+        let free = overflow ? Int.max : product
         if disk > free {
             throw ValidationError("the swap file may grow to \(formatByteCount(disk)) in \(directory), which has "
                 + "\(formatByteCount(free)) free: choose a smaller size, or set TMPDIR to a roomier place")
@@ -182,4 +183,10 @@ func availableMemoryBytes() -> Int? {
         return Int(digits).map { $0 * 1024 }
     }
     return nil
+}
+
+/// `a + b`, or `Int.max` where that overflows (sizes a user gave, compared with what the machine has).
+func saturatingSum(_ a: Int, _ b: Int) -> Int {
+    let (sum, overflow) = a.addingReportingOverflow(b)
+    return overflow ? .max : sum
 }

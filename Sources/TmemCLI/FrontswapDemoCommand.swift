@@ -31,7 +31,7 @@ struct FrontswapDemoCommand: ParsableCommand {
         var config = backend.configuration(defaultKind: .zcache)
         if !backend.capacityWasSet { config.capacity = pages * pageSize / 4 }
         // The working set is held in plain memory beside the backend, and may all reach the swap file.
-        try checkMachineHolds(memory: pages * pageSize + config.capacity, what: "the working set and the backend",
+        try checkMachineHolds(memory: saturatingSum(pages * pageSize, config.capacity), what: "the working set and the backend",
             disk: pages * pageSize, in: environmentValue("TMPDIR") ?? "/tmp")
         say.writeLine("tmem frontswap-demo: \(pages) pages (\(formatByteCount(pages * pageSize))) through frontswap, "
             + "\(config.kind) backend of \(formatByteCount(config.capacity)), a swap file behind it")

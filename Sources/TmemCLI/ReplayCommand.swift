@@ -92,7 +92,13 @@ struct ReplayCommand: ParsableCommand {
         let answerEachLine = standardInputIsInteractive()
         let reader = LineReader(fd: 0)
         do {
-            try reader.forEachLine(beforeRead: output.flush) { line in
+            // Flush before blocking for input, and stop there if the reader is gone: a replay whose answers
+            // nobody reads must not sit waiting for more lines.
+            let flushing = {
+                output.flush()
+                if output.failure != nil { throw OutputFailed() }
+            }
+            try reader.forEachLine(beforeRead: flushing) { line in
                 if let answer = try replayer.replay(line, maxLineLength: reader.maxLineLength) {
                     output.writeLine(answer)
                     if answerEachLine { output.flush() }
@@ -141,15 +147,17 @@ func printError(_ message: String) {
     text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
 }
 
-/// Flushes a command's standard output: a reader gone away (EPIPE, with SIGPIPE ignored) ends the
-/// command quietly, any other failure (a full disk) loudly, with exit status 2.
+/// Flushes a command's standard output: a reader gone away (EPIPE, with SIGPIPE ignored) is not an
+/// error (the command goes on to its own exit status: a demo whose checks failed still fails), any
+/// other failure (a full disk) ends it loudly, with exit status 2.
 ///
 /// - Parameters:
 ///   - output: The command's writer to standard output.
 ///   - command: Its name, for the message (`tmem NAME: cannot write the output: ...`).
 func finishOutput(_ output: LineWriter, of command: String) throws {
     do throws(Errno) { try output.finish() } catch {
-        if error == Errno(EPIPE) { throw ExitCode.success }
+        // The reader went away: nothing to report to it, and the caller goes on to exit as it would have.
+        if error == Errno(EPIPE) { return }
         printError("tmem \(command): cannot write the output: \(describeErrno(error.rawValue))")
         throw ExitCode(2)
     }

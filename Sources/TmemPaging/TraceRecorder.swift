@@ -29,11 +29,20 @@ struct TraceRecorder: ~Copyable {
     /// Bytes buffered before a write: large enough that recording costs one write(2) per ~2000 faults.
     static let bufferSize = 64 * 1024
 
-    /// Creates (or truncates) the trace file.
+    /// Creates the trace file, or takes an empty regular file of that name: a file with something in it
+    /// (or anything but a regular file) is refused, never truncated.
     ///
-    /// - Throws: ``PagingError`` if the file cannot be created.
+    /// - Throws: ``PagingError`` if the file cannot be created, or holds data.
     init(path: String) throws(PagingError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        var fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 && errno == EEXIST {
+            fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY)
+            var info = stat()
+            if fd >= 0, fstat(fd, &info) != 0 || info.st_mode & S_IFMT != S_IFREG || info.st_size > 0 {
+                close(fd)
+                throw .trace("refusing to write a trace over \(path), which exists and is not an empty file", Errno(EEXIST))
+            }
+        }
         guard fd >= 0 else { throw .trace("cannot create the trace file \(path)", .current) }
         self.fd = fd
         self.path = path

@@ -135,7 +135,7 @@ public final class PageCorpus: @unchecked Sendable {
                     throw .limit("corpus \(path) holds more than the limit of \(formatByteCount(limit))")
                 }
                 let grown = UnsafeMutableRawBufferPointer.allocate(
-                    byteCount: min(buffer.count * 2, limit + 1), alignment: pageSize)
+                    byteCount: min(buffer.count * 2, limit == .max ? .max : limit + 1), alignment: pageSize)
                 grown.copyMemory(from: UnsafeRawBufferPointer(buffer))
                 buffer.deallocate()
                 buffer = grown

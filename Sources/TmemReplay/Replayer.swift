@@ -128,7 +128,7 @@ public final class Replayer {
     }
 
     /// Replays one line as ``LineReader`` hands it over: a line over the reader's limit answers
-    /// `error line N: line longer than L bytes`.
+    /// `error line N: line longer than L bytes`, unless it is a comment.
     ///
     /// - Parameters:
     ///   - line: The line.
@@ -138,8 +138,10 @@ public final class Replayer {
     public func replay(_ line: LineReader.Line, maxLineLength: Int) throws(ReplayError) -> String? {
         switch line {
         case .complete(let bytes): return try replay(line: bytes)
-        case .tooLong:
+        case .tooLong(let prefix):
             lineNumber += 1
+            // A long comment is skipped as a short one is (its first non-blank byte is '#').
+            if prefix.first(where: { $0 != 32 && $0 != 9 && $0 != 13 }) == UInt8(ascii: "#") { return nil }
             return "error line \(lineNumber): line longer than \(maxLineLength) bytes"
         }
     }

@@ -80,7 +80,10 @@ enum FileSystemCalls {
     /// (`f_bavail * f_frsize`).
     static func availableBytes(onFileSystemOf path: String) -> Result<UInt64, Errno> {
         var info = statvfs()
-        return valueOrErrno { statvfs(path, &info) }.map { _ in UInt64(info.f_bavail) * UInt64(info.f_frsize) }
+        return valueOrErrno { statvfs(path, &info) }.map { _ in
+            let (bytes, overflow) = UInt64(info.f_bavail).multipliedReportingOverflow(by: UInt64(info.f_frsize))
+            return overflow ? .max : bytes
+        }
     }
 
     // Glibc's module map leaves out <sys/xattr.h>, so the two calls are looked up in libc itself and called

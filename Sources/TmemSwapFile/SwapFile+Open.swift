@@ -48,7 +48,7 @@ extension SwapFile {
         case .success(let info):
             guard case .success(let free) = FileSystemCalls.availableBytes(onFileSystemOf: path) else { return }
             let occupied = FileSystemCalls.Kind(mode: info.st_mode) == .regular ? UInt64(info.st_blocks) * 512 : 0
-            available = free + occupied
+            available = free.addingReportingOverflow(occupied).overflow ? .max : free + occupied
         case .failure:
             let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
             guard case .success(let free) = FileSystemCalls.availableBytes(
@@ -123,20 +123,31 @@ extension SwapFile {
         if options.directIO { flags |= openDirectFlag }
         var created = true
         var opened = valueOrErrno { open(path, flags | O_CREAT | O_EXCL, 0o600) }
+        var blockDevice = false
         if case .failure(let code) = opened, code == Errno(EEXIST) {
             created = false
-            opened = valueOrErrno { open(path, flags) }
+            var info = stat()
+            blockDevice = stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFBLK
+            // O_EXCL on a block device claims it: Linux answers EBUSY while it is mounted, an active swap
+            // partition, or held by another O_EXCL opener (mkfs relies on the same), whichever node names it.
+            opened = valueOrErrno { open(path, blockDevice ? flags | O_EXCL : flags) }
         }
         let fd: Int32
         switch opened {
         case .success(let descriptor): fd = descriptor
+        case .failure(let code) where blockDevice && code == Errno(EBUSY):
+            throw BackingDeviceError(
+                errno: .busy, message: "block device \(path) is in use (mounted, an active swap area, or claimed by another program)")
         case .failure(let code): throw failure("open", code)
         }
         var succeeded = false
+        var locked = false
         defer {
             if !succeeded {
                 close(fd)
-                if created { unlink(path) }
+                // Only a file this run created and still holds: a run that lost the lock to another must not
+                // take the winner's file away from it.
+                if created && locked { unlink(path) }
             }
         }
 
@@ -148,7 +159,7 @@ extension SwapFile {
         let kind = FileSystemCalls.Kind(mode: info.st_mode)
         try checkKind(kind, path)
         switch FileSystemCalls.lockExclusively(fd) {
-        case .success: break
+        case .success: locked = true
         case .failure(let code) where code == Errno(EWOULDBLOCK):
             throw BackingDeviceError(
                 errno: .busy, message: "swap file \(path) is in use by another process (it holds the file's lock)")
@@ -176,14 +187,16 @@ extension SwapFile {
                     message: "swap file \(path) already holds \(info.st_size) byte\(info.st_size == 1 ? "" : "s") "
                         + "that tmem did not write; refusing to overwrite them")
             }
-            // Best effort: where the file system keeps no user xattrs the file is simply not marked.
-            _ = FileSystemCalls.setAttribute(fd, markAttribute, "1")
             if info.st_size < size, case .failure(let code) = valueOrErrno({ ftruncate(fd, size) }) {
                 throw BackingDeviceError(
                     errno: code,
                     message: "cannot size swap file \(path) to \(slots) page\(slots == 1 ? "" : "s"): "
                         + describeErrno(code.rawValue))
             }
+            // Only a file this run made is marked as tmem's (one it was merely allowed to use, or found
+            // empty, stays the user's). Best effort: where the file system keeps no user xattrs the file is
+            // simply not marked.
+            if created { _ = FileSystemCalls.setAttribute(fd, markAttribute, "1") }
             if options.removeOnClose { unlink(path) }
         }
         succeeded = true

@@ -5,6 +5,7 @@ import Musl
 #endif
 import Testing
 import Tmem
+import TmemSwapFile
 import TmemTestKit
 
 /// `tmem demo` as a user runs it: sizes the machine cannot hold are refused up front, a swap file that
@@ -63,6 +64,16 @@ struct DemoToolTests {
         #expect(output.contains("EVICTIONS FAILED"), "\(output)")
         #expect(output.contains("BUDGET EXCEEDED"))
         #expect(output.contains("every byte verified"), "no page was lost for want of disk")
+    }
+
+    @Test func aTraceIsNeverWrittenOverAFileWithDataInIt() throws {
+        let directory = TemporaryDirectory(prefix: "tmem-cli-test")
+        let path = directory.file("thesis.tex")
+        try writeFile(path, "\\documentclass{article}\n")
+        let run = try runTool(tool, ["demo", "--region", "1MiB", "--record-trace", path])
+        #expect(run.exitCode != 0)
+        #expect(run.standardError.contains("refusing to write a trace over \(path)"), "\(run.standardError)")
+        #expect(try readFile(path) == "\\documentclass{article}\n", "the file is untouched")
     }
 
     @Test func outputThatCannotBeWrittenIsAnError() throws {

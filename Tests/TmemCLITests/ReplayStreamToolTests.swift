@@ -71,6 +71,15 @@ struct ReplayStreamToolTests {
             """)
     }
 
+    @Test func aLongCommentIsSkippedLikeAShortOne() throws {
+        let directory = TemporaryDirectory(prefix: "tmem-cli-test")
+        let corpus = try makeCorpus(directory, pages: 2)
+        let trace = "  # " + String(repeating: "x", count: 10_000) + "\nstats\n"
+        let run = try runTool(tool, ["replay", "--corpus", corpus], input: trace)
+        #expect(run.exitCode == 0)
+        #expect(run.standardOutput == "succ_stores=0 failed_stores=0 loads=0 invalidates=0 curr_pages=0\n")
+    }
+
     @Test func errorsQuoteTheLineBoundedAndEscaped() throws {
         let directory = TemporaryDirectory(prefix: "tmem-cli-test")
         let corpus = try makeCorpus(directory, pages: 1)

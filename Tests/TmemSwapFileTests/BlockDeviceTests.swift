@@ -30,6 +30,23 @@ struct BlockDeviceTests {
         try back.withUnsafeMutableBytes { try swap.read(slot: 255, into: $0) }
         #expect(back == page)
     }
+
+    @Test func aBlockDeviceClaimedByAnotherProgramIsRefused() throws {
+        let directory = TemporaryDirectory()
+        let backing = directory.file("disk")
+        let fd = open(backing, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        try #require(fd >= 0 && ftruncate(fd, 1 << 20) == 0)
+        close(fd)
+        let device = try #require(losetup(["--find", "--show", backing]), "losetup attaches a loop device")
+        defer { _ = losetup(["--detach", device]) }
+        // Another program holds the device exclusively (as a mounted file system or mkfs would).
+        let holder = open(device, O_RDWR | O_EXCL | O_CLOEXEC)
+        try #require(holder >= 0, "claim the loop device")
+        let error = #expect(throws: BackingDeviceError.self) { try SwapFile(path: device, slots: 16) }
+        #expect(error?.message == "block device \(device) is in use (mounted, an active swap area, or claimed by another program)")
+        close(holder)
+        _ = try SwapFile(path: device, slots: 16)
+    }
 }
 
 /// Runs losetup with `arguments`; its first line of output, or nil when it failed.

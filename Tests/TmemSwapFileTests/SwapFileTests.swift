@@ -97,6 +97,24 @@ struct SwapFileTests {
     }
 
     @Test(.enabled(if: TemporaryDirectory.keepsUserAttributes, "the test directory's file system keeps no user xattrs"))
+    func aFileTmemDidNotCreateIsNeverMarkedItsOwn() throws {
+        // An empty file of the user's is taken (nothing to lose), but stays the user's: once it holds data,
+        // tmem refuses to write over it again without being told.
+        let dir = TemporaryDirectory()
+        let path = dir.file("mine")
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        try #require(fd >= 0)
+        close(fd)
+        do { _ = try SwapFile(path: path, slots: 4) }
+        let error = #expect(throws: BackingDeviceError.self) { try SwapFile(path: path, slots: 4) }
+        #expect(error?.message.contains("that tmem did not write") == true)
+        _ = try SwapFile(path: path, slots: 4, options: .init(allowExistingData: true))
+        #expect(throws: BackingDeviceError.self, "being allowed once does not make it tmem's") {
+            try SwapFile(path: path, slots: 4)
+        }
+    }
+
+    @Test(.enabled(if: TemporaryDirectory.keepsUserAttributes, "the test directory's file system keeps no user xattrs"))
     func aSwapFileOfOurOwnIsReused() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("swap")
