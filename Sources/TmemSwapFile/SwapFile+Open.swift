@@ -119,8 +119,9 @@ extension SwapFile {
         }
         // Refuse a device that is no swap device before opening it: opening a tty or a tape has effects.
         try checkUsable(path: path)
-        var flags = O_RDWR | O_CLOEXEC | O_NOCTTY
-        if options.directIO { flags |= openDirectFlag }
+        // O_DIRECT is set after the open (below): a file system that refuses it would fail the open after
+        // creating the file, leaving it behind.
+        let flags = O_RDWR | O_CLOEXEC | O_NOCTTY
         var created = true
         var opened = valueOrErrno { open(path, flags | O_CREAT | O_EXCL, 0o600) }
         var blockDevice = false
@@ -164,6 +165,10 @@ extension SwapFile {
             throw BackingDeviceError(
                 errno: .busy, message: "swap file \(path) is in use by another process (it holds the file's lock)")
         case .failure(let code): throw failure("lock", code)
+        }
+        if options.directIO {
+            let current = fcntl(fd, F_GETFL)
+            if fcntl(fd, F_SETFL, current | openDirectFlag) == -1 { throw failure("use O_DIRECT on", Errno.current) }
         }
         let size = off_t(slots) * 4096
         if kind == .blockDevice {
