@@ -13,13 +13,9 @@ import TmemTestKit
 @Suite(.enabled(if: geteuid() == 0 && access("/usr/sbin/losetup", X_OK) == 0, "loop devices need root and losetup"))
 struct BlockDeviceTests {
     @Test func aBlockDeviceTooSmallForItsSlotsIsRefusedAtOpen() throws {
-        let directory = TemporaryDirectory()
-        let backing = directory.file("disk")
-        let fd = open(backing, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        try #require(fd >= 0 && ftruncate(fd, 1 << 20) == 0)
-        close(fd)
-        let device = try #require(losetup(["--find", "--show", backing]), "losetup attaches a loop device")
-        defer { _ = losetup(["--detach", device]) }
+        let loop = try LoopDevice(bytes: 1 << 20)
+        defer { withExtendedLifetime(loop) {} }  // attached until the test ends
+        let device = loop.path
 
         let error = #expect(throws: BackingDeviceError.self) { try SwapFile(path: device, slots: 1000) }
         #expect(error?.message == "block device \(device) holds 256 pages, fewer than the 1000 slots asked for")
@@ -32,13 +28,9 @@ struct BlockDeviceTests {
     }
 
     @Test func aBlockDeviceClaimedByAnotherProgramIsRefused() throws {
-        let directory = TemporaryDirectory()
-        let backing = directory.file("disk")
-        let fd = open(backing, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        try #require(fd >= 0 && ftruncate(fd, 1 << 20) == 0)
-        close(fd)
-        let device = try #require(losetup(["--find", "--show", backing]), "losetup attaches a loop device")
-        defer { _ = losetup(["--detach", device]) }
+        let loop = try LoopDevice(bytes: 1 << 20)
+        defer { withExtendedLifetime(loop) {} }  // attached until the test ends
+        let device = loop.path
         // Another program holds the device exclusively (as a mounted file system or mkfs would).
         let holder = open(device, O_RDWR | O_EXCL | O_CLOEXEC)
         try #require(holder >= 0, "claim the loop device")
@@ -47,6 +39,22 @@ struct BlockDeviceTests {
         close(holder)
         _ = try SwapFile(path: device, slots: 16)
     }
+}
+
+/// A loop device over a new file of `bytes` bytes, detached when released.
+private final class LoopDevice {
+    let directory = TemporaryDirectory()
+    let path: String
+
+    init(bytes: Int) throws {
+        let backing = directory.file("disk")
+        let fd = open(backing, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        try #require(fd >= 0 && ftruncate(fd, off_t(bytes)) == 0)
+        close(fd)
+        path = try #require(losetup(["--find", "--show", backing]), "losetup attaches a loop device")
+    }
+
+    deinit { _ = losetup(["--detach", path]) }
 }
 
 /// Runs losetup with `arguments`; its first line of output, or nil when it failed.
