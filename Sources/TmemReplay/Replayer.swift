@@ -20,8 +20,9 @@ import Musl
 ///
 /// Each area gets its own backing swap file, made on its first `init`: `<swapPath>` for area 0 and
 /// `<swapPath>.<TYPE>` for the others, slot `o` at byte `o * 4096`; or, for ``SwapFiles/temporary(in:directIO:)``,
-/// a file without a name. An `init` asks for no more slots than the swap file's disk could hold
-/// (``SwapFile/checkSpace(forSlots:at:)``); it is answered with an error otherwise. A swap file that cannot
+/// a file without a name. An `init` asks for no more slots, with those of the areas before it, than the
+/// swap file's disk could hold (``SwapFile/checkSpace(forSlots:at:)``); it is answered with an error
+/// otherwise. A swap file that cannot
 /// be set up (opened, created, locked, sized; the corpus itself; someone else's data) is no line's error but
 /// the replay's: ``run(_:)`` and ``replay(line:)`` throw ``ReplayError`` (``ReplayError/isSwapFile``).
 ///
@@ -247,11 +248,16 @@ public final class Replayer {
         if area != 0 && baseIsBlockDevice, let base = swapFiles.path {
             throw ReplayError.input("area \(area) needs a swap file of its own, but \(base) is a block device")
         }
+        // The areas made before hold their sparse files' promise too (their slots take disk only as they
+        // are written): count them, so that many areas cannot each pass alone on a disk too small for all.
+        let earlier = devices.values.reduce(0) { $0 + $1.slotCount }
         do throws(BackingDeviceError) {
             try SwapFile.checkSpace(
-                forSlots: pages, at: path ?? swapFiles.temporaryDirectory ?? environmentValue("TMPDIR") ?? "/tmp")
+                forSlots: pages + earlier,
+                at: path ?? swapFiles.temporaryDirectory ?? environmentValue("TMPDIR") ?? "/tmp")
         } catch {
-            throw ReplayError.input("init \(area) \(pages): \(error.message)")
+            let context = earlier > 0 ? "with the \(earlier) slots of the areas before it, " : ""
+            throw ReplayError.input("init \(area) \(pages): \(context)\(error.message)")
         }
         if let path { try checkNotCorpus(path) }
         let device: SwapFile

@@ -5,6 +5,7 @@ import Testing
 import Tmem
 import TmemReplay
 import TmemSwapFile
+import TmemTestKit
 
 /// What the replayer refuses to use as swap, and what a refusal is: a line's error or the replay's end.
 struct ReplaySwapFileTests {
@@ -48,6 +49,19 @@ struct ReplaySwapFileTests {
         let answer = try r.replay(line: Array("init 0 4294967295".utf8))
         #expect(answer?.hasPrefix("error line 1: init 0 4294967295: 4294967295 slots at \(f.directory.path) need 16.0 TiB, but its file system has ") == true, "\(answer ?? "")")
         #expect(try r.replay(line: Array("init 0 4".utf8)) == "ok", "nothing was made of the refused init")
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs needs root"))
+    func areasThatFitAloneButNotTogetherAreRefused() throws {
+        let disk = try #require(SmallFileSystem(bytes: 1 << 20))
+        defer { disk.unmount() }
+        let f = try ReplayFixture(pageCount: 8)
+        let r = try replayer(f, .temporary(in: disk.directory.path))
+        #expect(try r.replay(line: Array("init 0 200".utf8)) == "ok")
+        let answer = try r.replay(line: Array("init 1 200".utf8))
+        #expect(answer?.hasPrefix("error line 2: init 1 200: with the 200 slots of the areas before it, 400 slots") == true,
+            "\(answer ?? "")")
+        #expect(try r.replay(line: Array("init 1 50".utf8)) == "ok", "what still fits is accepted")
     }
 
     @Test func temporarySwapFilesLeaveNothingBehind() throws {
