@@ -38,6 +38,10 @@ public enum Zstd {
         defer { chunk.deallocate() }
 
         var result: [UInt8] = []
+        // One allocation of the declared size (within the limit) rather than doublings that overshoot it.
+        if let declared = declaredContentSize(input) {
+            result.reserveCapacity(Int(clamping: min(declared, UInt64(limit ?? Int.max))))
+        }
         var inBuffer = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
         var lastResult = 0
         // zstd does not consume the last byte of a frame before it has flushed all of the frame's
