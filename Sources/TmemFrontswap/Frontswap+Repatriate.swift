@@ -60,21 +60,20 @@ extension Frontswap: ReclaimTarget {
         for i in 0..<configuration.maxAreas where excess > 0 {
             guard let state = areas[i] else { continue }
             var failure: FrontswapError?
+            /// Moves the slots gathered so far; false once a batch failed.
+            func moveGathered() -> Bool {
+                let outcome = slots.withUnsafeBufferPointer { repatriate(state, slots: $0, buffer: buffer) }
+                slots.removeAll(keepingCapacity: true)
+                excess -= outcome.moved
+                failure = outcome.firstError
+                return failure == nil
+            }
             try? state.tmemMap.forEachSetBit { slot in
                 slots.append(slot)
                 guard slots.count == Self.repatriationBatch || slots.count == excess else { return true }
-                let outcome = slots.withUnsafeBufferPointer { repatriate(state, slots: $0, buffer: buffer) }
-                slots.removeAll(keepingCapacity: true)
-                excess -= outcome.moved
-                failure = outcome.firstError
-                return failure == nil && excess > 0
+                return moveGathered() && excess > 0
             }
-            if failure == nil, !slots.isEmpty {
-                let outcome = slots.withUnsafeBufferPointer { repatriate(state, slots: $0, buffer: buffer) }
-                slots.removeAll(keepingCapacity: true)
-                excess -= outcome.moved
-                failure = outcome.firstError
-            }
+            if failure == nil, !slots.isEmpty { _ = moveGathered() }
             if let failure { throw failure }
         }
         return currPages
@@ -152,13 +151,13 @@ extension Frontswap: ReclaimTarget {
                             let key = keys[j]
                             let slot = Int(key.index.rawValue)
                             guard case .hit = gets[j] else {
-                                outcome.failed += 1
-                                counters.writebackErrors += 1
+                                // Not a hit, so settleLoad throws: lost (slot emptied, counted there) or
+                                // unreachable now (the page stays; a writeback failure).
                                 do throws(FrontswapError) { try settleLoad(state, slot: slot, gets[j], &counters) } catch {
                                     if outcome.firstError == nil { outcome.firstError = error }
-                                    if error.isPageLost {
-                                        outcome.failed -= 1
-                                        counters.writebackErrors -= 1
+                                    if !error.isPageLost {
+                                        outcome.failed += 1
+                                        counters.writebackErrors += 1
                                     }
                                 }
                                 continue

@@ -130,6 +130,8 @@ public final class Reclaimer: Sendable {
         return work.withLock { buffer in
             var outcome = WritebackOutcome()
             var steps = 0
+            /// Runs the backend's background work, within this wake-up's share of steps.
+            func maintain() { while steps < Self.maintenancePerWake && backend.performMaintenance() { steps += 1 } }
             var reach = Self.keysPerRound
             for _ in 0..<Self.roundsPerWake {
                 let wanted = backend.writebackWanted
@@ -157,9 +159,9 @@ public final class Reclaimer: Sendable {
                 reach = Self.keysPerRound
                 // Freed objects leave spans partly used: compact now so the backend's next answer counts
                 // what this round gave back, instead of asking for far more than it needs.
-                while steps < Self.maintenancePerWake && backend.performMaintenance() { steps += 1 }
+                maintain()
             }
-            while steps < Self.maintenancePerWake && backend.performMaintenance() { steps += 1 }
+            maintain()
             stats.withLock { s in
                 s.rounds += 1
                 s.writtenBackPages += outcome.moved

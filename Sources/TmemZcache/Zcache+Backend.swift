@@ -45,21 +45,29 @@ extension Zcache {
         let name = ObjectName(pool: key.pool.rawValue, object: key.object.rawValue)
         let (record, flushes) = objects.current(name)
         let target = InsertTarget(key: key, place: locate(key), record: record, flushes: flushes, ephemeral: kind == .ephemeral)
+        let outcome = store(page, target)
+        guard case .refused = outcome.result else { return outcome }
+        // A refused put holds nothing under its key (a refused insertion removed it already), and leaves
+        // no record behind.
+        let delta = outcome.storedBytesDelta - (flushCharged(key) ?? 0)
+        objects.retireIfEmpty(record)
+        return (outcome.result, delta)
+    }
+
+    /// Admits, compresses and enters one page (the body of ``putCharged(_:page:)``).
+    private func store(_ page: UnsafeRawBufferPointer, _ target: InsertTarget) -> (result: PutResult, storedBytesDelta: Int) {
         guard admit() else {
             poolLimitHit.add(1, ordering: .relaxed)
-            objects.retireIfEmpty(record)
-            return (.refused(.capacity), -(flushCharged(key) ?? 0))
+            return (.refused(.capacity), 0)
         }
         if let word = sameFilledWord(page) {
-            let inserted = target.place.shard.state.withLock { state in
-                finish(insert(target, value: word, same: true, &state), target)
+            return target.place.shard.state.withLock { state in
+                finish(insert(target, value: word, same: true, &state))
             }
-            if case .refused = inserted.result { objects.retireIfEmpty(record) }
-            return inserted
         }
         // The compressor slot is held until the entry is in the table, so that compaction (which takes
         // every slot) never sees an allocated object that no entry refers to yet.
-        let outcome = compressors.with { (slot: inout CompressorPool.Slot) -> (result: PutResult, storedBytesDelta: Int) in
+        return compressors.with { (slot: inout CompressorPool.Slot) -> (result: PutResult, storedBytesDelta: Int) in
             let ref: ObjectRef
             switch compressIntoPool(page, &slot) {
             case .failure(let reason): return (.refused(reason), 0)
@@ -79,18 +87,13 @@ extension Zcache {
             return target.place.shard.state.withLock { state in
                 let inserted = insert(target, value: ref.value, same: false, &state)
                 if case .refused = inserted.result { zpool.free(ZPoolHandle(rawValue: ref.handle)) }
-                return finish(inserted, target)
+                return finish(inserted)
             }
         }
-        guard case .refused = outcome.result else { return outcome }
-        // Refused before the table was touched: the old copy, if any, must go.
-        let delta = outcome.storedBytesDelta - (flushCharged(key) ?? 0)
-        objects.retireIfEmpty(record)
-        return (outcome.result, delta)
     }
 
     /// Counts an insertion's refusal (if it was one).
-    private func finish(_ inserted: (result: PutResult, storedBytesDelta: Int), _ target: InsertTarget)
+    private func finish(_ inserted: (result: PutResult, storedBytesDelta: Int))
         -> (result: PutResult, storedBytesDelta: Int)
     {
         switch inserted.result {

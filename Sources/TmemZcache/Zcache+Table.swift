@@ -62,21 +62,8 @@ extension Zcache {
             }
             unlinkLRU(chunk, &state)
         } else {
-            var fresh = Chunk(
-                base: chunkKey.base, ephemeral: target.ephemeral, record: record, usage: usageCell(chunkKey.pool, &state))
-            // Linked before it enters the table: a flush or a retirement of the record since the checks
-            // above makes the link fail (``ObjectTable/link(_:)``), and the put is refused (or, for a
-            // retirement with no flush since the put began, tries the object's current record) instead of
-            // leaving a chunk that no flushObject finds.
-            while !objects.link(fresh) {
-                guard record.current == .retired, let renewed = objects.renewed(record.name, since: target.flushes) else {
-                    return (.refused(.invalidated), 0)
-                }
-                record = renewed
-                fresh = Chunk(
-                    base: chunkKey.base, ephemeral: target.ephemeral, record: record, usage: usageCell(chunkKey.pool, &state))
-            }
-            chunk = fresh
+            guard let linked = linkedChunk(target, record, &state) else { return (.refused(.invalidated), 0) }
+            chunk = linked
             state.chunks[chunkKey] = chunk
             account(&state, chunk.cost)
         }
@@ -101,6 +88,26 @@ extension Zcache {
         chunk.lastStore = monotonicNanoseconds()
         linkHottest(chunk, &state)
         return (.stored, delta)
+    }
+
+    /// A new chunk for the target's index, linked to its object's record before it enters the table: a
+    /// flush or a retirement of the record since the put's checks makes the link fail
+    /// (``ObjectTable/link(_:)``), and the put is refused (or, for a retirement with no flush since the put
+    /// began, tries the object's current record) instead of leaving a chunk that no flushObject finds.
+    ///
+    /// - Returns: The linked chunk, or nil when the object was flushed since the put began.
+    private func linkedChunk(_ target: InsertTarget, _ start: ObjectRecord, _ state: inout ShardState) -> Chunk? {
+        var record = start
+        while true {
+            let chunk = Chunk(
+                base: target.place.chunkKey.base, ephemeral: target.ephemeral, record: record,
+                usage: usageCell(target.place.chunkKey.pool, &state))
+            if objects.link(chunk) { return chunk }
+            guard record.current == .retired, let renewed = objects.renewed(record.name, since: target.flushes) else {
+                return nil
+            }
+            record = renewed
+        }
     }
 
     /// The stored bytes of a present entry (0 for a same-filled page).
