@@ -11,6 +11,12 @@
 //   TmemPaging ─► TmemFrontswap, TmemSwapFile, CUserfaultfd        TmemZram ─► Tmem
 //   TmemTestKit ─► TmemFrontswap, Tmem: below the tools (TmemReplay, TmemBench, TmemCLI); TmemBench uses it
 //
+// The host (tmemd) and its client:
+//   tmemd (thin @main) ─► TmemServer (SwiftNIO listeners, sessions, metrics, a ServiceLifecycle service)
+//   TmemServer ─► TmemWire (the frame codec: pure, NIOCore buffers only) + TmemHost (clients, pools,
+//                 policy, storage in Zcache: pure, no sockets)
+//   TmemRemote (the remote backend, a client of tmemd) ─► TmemWire, Tmem
+//
 // C libraries come from the shared objects every Debian carries (liblz4.so.1, libzstd.so.1), linked by
 // soname through shims of our own, so `swift build` needs no -dev package.
 import PackageDescription
@@ -29,11 +35,22 @@ let package = Package(
         .library(name: "TmemReplay", targets: ["TmemReplay"]),
         .library(name: "TmemBench", targets: ["TmemBench"]),
         .library(name: "TmemTestKit", targets: ["TmemTestKit"]),
+        .library(name: "TmemWire", targets: ["TmemWire"]),
+        .library(name: "TmemHost", targets: ["TmemHost"]),
+        .library(name: "TmemServer", targets: ["TmemServer"]),
+        .library(name: "TmemRemote", targets: ["TmemRemote"]),
         .executable(name: "tmem", targets: ["tmem"]),
+        .executable(name: "tmemd", targets: ["tmemd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Core: no I/O, no Foundation.
@@ -84,6 +101,43 @@ let package = Package(
         ),
         .executableTarget(name: "tmem", dependencies: ["TmemCLI"]),
 
+        // The host and its client.
+        .target(
+            name: "TmemWire",
+            dependencies: [
+                "Tmem", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(name: "TmemHost", dependencies: ["Tmem", "TmemZcache", "TmemCompression"]),
+        .target(
+            name: "TmemServer",
+            dependencies: [
+                "Tmem", "TmemWire", "TmemHost", "TmemZcache",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "TmemRemote",
+            dependencies: [
+                "Tmem", "TmemWire", "TmemCompression",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tmemd",
+            dependencies: [
+                "TmemServer", "TmemHost", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
         .testTarget(name: "TmemTests", dependencies: ["Tmem", "TmemTestKit"]),
         .testTarget(
             name: "TmemFrontswapTests", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemTestKit"]),
@@ -107,6 +161,27 @@ let package = Package(
             dependencies: [
                 "TmemCLI", "Tmem", "TmemReplay", "TmemSwapFile", "TmemTestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "TmemWireTests",
+            dependencies: [
+                "TmemWire", "Tmem", "TmemTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "TmemHostTests",
+            dependencies: ["TmemHost", "Tmem", "TmemZcache", "TmemCompression", "TmemTestKit"]
+        ),
+        .testTarget(
+            name: "TmemServerTests",
+            dependencies: [
+                "TmemServer", "TmemRemote", "TmemHost", "TmemWire", "Tmem", "TmemFrontswap", "TmemSwapFile",
+                "TmemTestKit", "TmemCompression",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(
