@@ -132,7 +132,7 @@ extension Zcache {
         try zpool.withObject(ZPoolHandle(rawValue: ref.handle)) { (object) throws(TmemError) in
             if ref.isHuge {
                 let bytes = UnsafeRawBufferPointer(rebasing: object[0..<pageSize])
-                if configuration.checksums, objectChecksum(bytes) & 0x7FFF_FFFF != ref.hugeChecksum {
+                if configuration.checksums, tmem32(bytes) & 0x7FFF_FFFF != ref.hugeChecksum {
                     corruptObjects.add(1, ordering: .relaxed)
                     throw .corruptPage("the uncompressed object of \(key) fails its checksum")
                 }
@@ -142,7 +142,7 @@ extension Zcache {
             let compressed = UnsafeRawBufferPointer(rebasing: object[0..<ref.length])
             if configuration.checksums {
                 let stored = object.loadUnaligned(fromByteOffset: ref.length, as: UInt32.self)
-                guard objectChecksum(compressed) == stored else {
+                guard tmem32(compressed) == stored else {
                     corruptObjects.add(1, ordering: .relaxed)
                     throw .corruptPage("the compressed object of \(key) fails its checksum")
                 }
@@ -249,14 +249,14 @@ extension Zcache {
                 object.copyMemory(from: page)
                 // From the stored copy, not the caller's page, which may change under a racing writer.
                 if configuration.checksums {
-                    ref.hugeChecksum = objectChecksum(UnsafeRawBufferPointer(rebasing: object[0..<pageSize])) & 0x7FFF_FFFF
+                    ref.hugeChecksum = tmem32(UnsafeRawBufferPointer(rebasing: object[0..<pageSize])) & 0x7FFF_FFFF
                 }
                 return
             }
             let compressed = UnsafeRawBufferPointer(rebasing: scratch[0..<ref.length])
             object.copyMemory(from: compressed)
             if configuration.checksums {
-                object.storeBytes(of: objectChecksum(compressed), toByteOffset: ref.length, as: UInt32.self)
+                object.storeBytes(of: tmem32(compressed), toByteOffset: ref.length, as: UInt32.self)
             }
         }
         return .success(ref)

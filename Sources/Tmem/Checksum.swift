@@ -1,10 +1,15 @@
-/// A fast 32-bit checksum of a compressed object (four independent multiply-rotate lanes over 8-byte
-/// words, then the tail): not cryptographic, it catches damaged bytes, which LZ4 and zstd blocks cannot.
-@inline(__always)
-func objectChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+/// `tmem32`: a fast 32-bit checksum (four independent multiply-rotate lanes over 8-byte little-endian
+/// words, then the tail bytes), used for Zcache's stored objects and for payloads on the wire
+/// (docs/PROTOCOL.md spells it out for other implementations). Not cryptographic: it catches damaged
+/// bytes, which LZ4 and zstd blocks cannot.
+///
+/// - Parameter bytes: Any bytes (an empty buffer has a checksum too).
+/// - Returns: The checksum; the same on every machine for the same bytes.
+@inlinable @inline(__always)
+public func tmem32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
     var a: UInt64 = 0x9E37_79B9_7F4A_7C15, b: UInt64 = 0xC2B2_AE3D_27D4_EB4F
     var c: UInt64 = 0x1656_67B1_9E37_79F9, d: UInt64 = 0x27D4_EB2F_1656_67C5
-    let base = bytes.baseAddress!
+    guard let base = bytes.baseAddress else { return tmem32Finish(a ^ (b &* 3) ^ (c &* 5) ^ (d &* 7)) }
     var i = 0
     let n = bytes.count
     while i + 32 <= n {
@@ -20,6 +25,12 @@ func objectChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         h = (h ^ UInt64(base.load(fromByteOffset: i, as: UInt8.self))) &* 0x100_0000_01B3
         i += 1
     }
+    return tmem32Finish(h)
+}
+
+@usableFromInline @inline(__always)
+func tmem32Finish(_ value: UInt64) -> UInt32 {
+    var h = value
     h ^= h >> 29
     h &*= 0xBF58_476D_1CE4_E5B9
     h ^= h >> 32
