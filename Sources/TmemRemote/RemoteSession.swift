@@ -75,7 +75,7 @@ final class RemoteSession: Sendable {
         var all = [first]
         for _ in 1..<max(1, configuration.connections) {
             guard let more = try? dial() else { break }
-            if (try? handshake(more, join: welcome.token)) != nil { all.append(more) } else { more.close() }
+            if (try? handshake(more, join: SessionJoin(id: welcome.sessionID, token: welcome.token))) != nil { all.append(more) } else { more.close() }
         }
         let reconnected = state.withLock { s -> Bool in
             let again = s.welcome != nil || s.epoch > 1
@@ -94,7 +94,7 @@ final class RemoteSession: Sendable {
             onClose: { [weak self] in self?.connectionClosed() })
     }
 
-    private func handshake(_ connection: RemoteConnection, join: SessionToken?) throws(TmemError) -> Welcome {
+    private func handshake(_ connection: RemoteConnection, join: SessionJoin?) throws(TmemError) -> Welcome {
         let deadline = monotonicNanoseconds() + configuration.connectTimeoutNanoseconds
         let hello = Hello(name: configuration.name, join: join)
         guard case .reply(let reply) = connection.request(deadline: deadline, { buffer, id in

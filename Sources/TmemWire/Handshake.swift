@@ -35,15 +35,37 @@ public struct SessionToken: Sendable, Hashable {
     }
 }
 
+/// What a further connection names to join its client's session: the session's id and token.
+public struct SessionJoin: Sendable, Hashable {
+    public var id: UInt64
+    public var token: SessionToken
+
+    public init(id: UInt64, token: SessionToken) {
+        self.id = id
+        self.token = token
+    }
+
+    func write(to buffer: inout ByteBuffer) {
+        buffer.writeInteger(id, endianness: .little)
+        token.write(to: &buffer)
+    }
+
+    static func read(from buffer: inout ByteBuffer) -> SessionJoin? {
+        guard let id = buffer.readInteger(endianness: .little, as: UInt64.self), let token = SessionToken.read(from: &buffer)
+        else { return nil }
+        return SessionJoin(id: id, token: token)
+    }
+}
+
 /// HELLO's payload: who the client is, and the session it joins (if any).
 public struct Hello: Sendable, Equatable {
     /// The client's name: what the host's weights and caps are configured by (1–64 bytes of
     /// `A-Za-z0-9._-`).
     public var name: String
     /// The session a further connection joins, or nil for a new session.
-    public var join: SessionToken?
+    public var join: SessionJoin?
 
-    public init(name: String, join: SessionToken? = nil) {
+    public init(name: String, join: SessionJoin? = nil) {
         self.name = name
         self.join = join
     }
@@ -72,10 +94,10 @@ public struct Hello: Sendable, Equatable {
         guard let length = payload.readInteger(as: UInt8.self), let name = payload.readString(length: Int(length)),
             isValidName(name)
         else { throw WireProtocolError("a HELLO without a valid client name") }
-        var join: SessionToken?
+        var join: SessionJoin?
         if frame.header.flags.contains(.join) {
-            guard let token = SessionToken.read(from: &payload) else { throw WireProtocolError("a JOIN without a token") }
-            join = token
+            guard let named = SessionJoin.read(from: &payload) else { throw WireProtocolError("a JOIN without a session") }
+            join = named
         }
         guard payload.readableBytes == 0 else { throw WireProtocolError("trailing bytes in HELLO") }
         return Hello(name: name, join: join)
@@ -155,24 +177,25 @@ public struct Welcome: Sendable, Equatable {
     }
 }
 
-/// The challenge-response of docs/PROTOCOL.md: `HMAC-SHA256(secret, "tmem-auth-1" ‖ nonce ‖ name ‖ token)`.
+/// The challenge-response of docs/PROTOCOL.md:
+/// `HMAC-SHA256(secret, "tmem-auth-1" ‖ nonce ‖ name ‖ join)`, with `join` the 24 bytes of a JOIN.
 public enum Authentication {
     /// The proof a client sends in AUTH.
-    public static func proof(secret: [UInt8], nonce: [UInt8], name: String, join: SessionToken?) -> [UInt8] {
+    public static func proof(secret: [UInt8], nonce: [UInt8], name: String, join: SessionJoin?) -> [UInt8] {
         Array(HMAC<SHA256>.authenticationCode(for: message(nonce: nonce, name: name, join: join), using: SymmetricKey(data: secret)))
     }
 
     /// True if `proof` is the proof for these values (compared in constant time).
-    public static func verify(proof: [UInt8], secret: [UInt8], nonce: [UInt8], name: String, join: SessionToken?) -> Bool {
+    public static func verify(proof: [UInt8], secret: [UInt8], nonce: [UInt8], name: String, join: SessionJoin?) -> Bool {
         HMAC<SHA256>.isValidAuthenticationCode(proof, authenticating: message(nonce: nonce, name: name, join: join), using: SymmetricKey(data: secret))
     }
 
-    private static func message(nonce: [UInt8], name: String, join: SessionToken?) -> [UInt8] {
+    private static func message(nonce: [UInt8], name: String, join: SessionJoin?) -> [UInt8] {
         var bytes = Array("tmem-auth-1".utf8) + nonce + Array(name.utf8)
         if let join {
             var buffer = ByteBuffer()
             join.write(to: &buffer)
-            bytes += buffer.readBytes(length: 16)!
+            bytes += buffer.readBytes(length: buffer.readableBytes)!
         }
         return bytes
     }
