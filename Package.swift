@@ -134,7 +134,10 @@ let package = Package(
         .executableTarget(
             name: "tmemd",
             dependencies: [
-                "TmemServer", "TmemHost", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Tmem", "TmemServer", "TmemHost", "TmemWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
