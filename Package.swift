@@ -88,14 +88,14 @@ let package = Package(
         ),
         .target(
             name: "TmemReplay",
-            dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression"]
+            dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemRemote", "TmemWire"]
         ),
         .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile"]),
         .target(
             name: "TmemCLI",
             dependencies: [
                 "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram",
-                "TmemBench", "TmemPaging",
+                "TmemBench", "TmemPaging", "TmemWire", "TmemRemote",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
