@@ -171,6 +171,7 @@ let package = Package(
             dependencies: [
                 "TmemWire", "Tmem", "TmemTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
