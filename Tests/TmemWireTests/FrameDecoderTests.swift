@@ -59,7 +59,7 @@ import TmemWire
         switch reader {
         case .hostBeforeAuth:
             let hello = Hello(name: "vm-01.example_A").frame(requestID: 1)
-            let join = Hello(name: "vm-01", join: token).frame(requestID: 2)
+            let join = Hello(name: "vm-01", join: SessionJoin(id: 42, token: token)).frame(requestID: 2)
             return [
                 Frame.single(hello.header, payload: Array(hello.payload.readableBytesView)),
                 Frame.single(join.header, payload: Array(join.payload.readableBytesView)),

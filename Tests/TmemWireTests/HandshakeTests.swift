@@ -6,6 +6,7 @@ import TmemWire
 /// "Sessions and authentication").
 @Suite struct HandshakeTests {
     static let token = SessionToken(0x0102_0304_0506_0708, 0x1112_1314_1516_1718)
+    static let join = SessionJoin(id: 0x2122_2324_2526_2728, token: token)
 
     /// A HELLO as the host's parser hands it over.
     static func received(_ header: FrameHeader, payload: [UInt8]) throws -> Frame {
@@ -16,11 +17,11 @@ import TmemWire
     @Test(arguments: ["a", "vm-01.example_A", "0123456789", String(repeating: "x", count: 64)])
     func validNamesAreAccepted(_ name: String) throws {
         #expect(Hello.isValidName(name))
-        for join in [nil, Self.token] {
+        for join in [nil, Self.join] {
             let hello = Hello(name: name, join: join)
             let (header, payload) = hello.frame(requestID: 7)
             #expect(header.flags == (join == nil ? [] : .join))
-            #expect(payload.readableBytes == 1 + name.utf8.count + (join == nil ? 0 : 16))
+            #expect(payload.readableBytes == 1 + name.utf8.count + (join == nil ? 0 : 24))
             #expect(try Hello.decode(Self.received(header, payload: Array(payload.readableBytesView))) == hello)
         }
     }
@@ -38,17 +39,17 @@ import TmemWire
 
     @Test func malformedHelloPayloadsAreRefused() throws {
         let name = Array("vm".utf8)
-        let token = Array(Self.token.helloBytes)
+        let token = Array(Self.join.helloBytes)
         let cases: [(String, WireFlags, [UInt8])] = [
             ("empty", [], []),
             ("zero-length name", [], [0]),
             ("name longer than the payload", [], [5] + name),
             ("trailing bytes", [], [2] + name + [0]),
             ("a name that is not UTF-8", [], [2, 0xC3, 0x28]),
-            ("a token without JOIN", [], [2] + name + token),
-            ("JOIN without a token", .join, [2] + name),
-            ("JOIN with a short token", .join, [2] + name + token.dropLast()),
-            ("JOIN with a long token", .join, [2] + name + token + [0]),
+            ("a session without JOIN", [], [2] + name + token),
+            ("JOIN without a session", .join, [2] + name),
+            ("JOIN with a short session", .join, [2] + name + token.dropLast()),
+            ("JOIN with a long session", .join, [2] + name + token + [0]),
         ]
         for (what, flags, payload) in cases {
             #expect(throws: WireProtocolError.self, "\(what)") {
@@ -56,7 +57,7 @@ import TmemWire
             }
         }
         let join = try Hello.decode(Self.received(FrameHeader(op: .hello, flags: .join), payload: [2] + name + token))
-        #expect(join == Hello(name: "vm", join: Self.token))
+        #expect(join == Hello(name: "vm", join: Self.join))
     }
 
     @Test func challengeRoundTripsAndRefusesAWrongLength() throws {
@@ -98,7 +99,7 @@ import TmemWire
         #expect(SessionToken.random() != SessionToken.random())
     }
 
-    /// The proof is HMAC-SHA256(secret, "tmem-auth-1" ‖ nonce ‖ name ‖ token), as the document says:
+    /// The proof is HMAC-SHA256(secret, "tmem-auth-1" ‖ nonce ‖ name ‖ join), as the document says:
     /// values computed with Python's `hmac` from the document's text alone.
     @Test func proofIsTheDocumentedHMAC() {
         let secret = (0..<32).map { UInt8($0) }
@@ -107,12 +108,12 @@ import TmemWire
             hex(Authentication.proof(secret: secret, nonce: nonce, name: "client-1", join: nil))
                 == "7f22b19d53465e0f447c45836bb15c58649243c51c8d1828b96f6cf0e7b14754")
         #expect(
-            hex(Authentication.proof(secret: secret, nonce: nonce, name: "client-1", join: Self.token))
-                == "014c8d23c5d07ad6514477d14eb13904ab105e1c4c039baf0bda57c1b7de13dc")
+            hex(Authentication.proof(secret: secret, nonce: nonce, name: "client-1", join: Self.join))
+                == "d4c5cfc47b2843df862736862057baaf884ce466d4fc850b48aab94fd349101b")
     }
 
-    @Test(arguments: [nil, HandshakeTests.token] as [SessionToken?])
-    func proofVerifiesOnlyWithTheSameSecretNonceNameAndToken(_ join: SessionToken?) {
+    @Test(arguments: [nil, HandshakeTests.join] as [SessionJoin?])
+    func proofVerifiesOnlyWithTheSameSecretNonceNameAndToken(_ join: SessionJoin?) {
         let secret = page(1, count: 32)
         let nonce = page(2, count: 32)
         let proof = Authentication.proof(secret: secret, nonce: nonce, name: "vm-01", join: join)
@@ -130,7 +131,7 @@ import TmemWire
         #expect(!Authentication.verify(proof: proof, secret: secret, nonce: otherNonce, name: "vm-01", join: join))
         #expect(!Authentication.verify(proof: proof, secret: secret, nonce: nonce, name: "vm-02", join: join))
         #expect(!Authentication.verify(proof: proof, secret: secret, nonce: nonce, name: "vm-0", join: join))
-        let otherToken: SessionToken? = join == nil ? Self.token : SessionToken(join!.bytes.0, join!.bytes.1 ^ 1)
+        let otherToken: SessionJoin? = join == nil ? Self.join : SessionJoin(id: join!.id, token: SessionToken(join!.token.bytes.0, join!.token.bytes.1 ^ 1))
         #expect(!Authentication.verify(proof: proof, secret: secret, nonce: nonce, name: "vm-01", join: otherToken))
         if join != nil {
             #expect(!Authentication.verify(proof: proof, secret: secret, nonce: nonce, name: "vm-01", join: nil))
@@ -149,11 +150,11 @@ import TmemWire
     }
 }
 
-extension SessionToken {
-    /// The token's 16 bytes as HELLO carries them.
+extension SessionJoin {
+    /// The session's 24 bytes as HELLO carries them.
     var helloBytes: [UInt8] {
         let (header, payload) = Hello(name: "x", join: self).frame()
         precondition(header.flags == .join)
-        return Array(payload.readableBytesView.suffix(16))
+        return Array(payload.readableBytesView.suffix(24))
     }
 }
