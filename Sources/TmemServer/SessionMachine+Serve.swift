@@ -10,13 +10,13 @@ extension SessionMachine {
         let quiet = header.flags.contains(.quiet)
         switch header.op {
         case .createPool:
-            var uuid: (UInt64, UInt64)?
+            var uuid: PoolUUID?
             if header.flags.contains(.shared) {
                 var payload = frame.payload
                 guard payload.readableBytes == 16, let high = payload.readInteger(endianness: .little, as: UInt64.self),
                     let low = payload.readInteger(endianness: .little, as: UInt64.self)
                 else { return reply(header, .badRequest, into: &out) }
-                uuid = (high, low)
+                uuid = PoolUUID(low: low, high: high)
             } else if frame.payload.readableBytes != 0 {
                 return reply(header, .badRequest, into: &out)
             }
