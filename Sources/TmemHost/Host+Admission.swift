@@ -44,11 +44,19 @@ extension Host {
         if let cap = account.policy.cap, used + charge > cap { return refuse(.refusedCap) }
         if usedBytes + st.reserved + charge > st.capacity {
             let shares = self.shares(st, contender: name)
-            if used >= shares[name] ?? 0 { return refuse(.refusedShare) }
-            guard mayEvict, let victim = furthestAboveShare(st, shares, excluding: name) else {
-                return refuse(.refusedCapacity)
+            if used >= shares[name] ?? 0 {
+                // At its share: room only from its own ephemeral pages (least recently used first), as a
+                // backend drops ephemeral pages before it refuses a put for want of room.
+                guard mayEvict, account.ephemeral.pages > 0 else { return refuse(.refusedShare) }
+                return .evict(account.ephemeralPools)
             }
-            return .evict(st.accounts[victim]?.ephemeralPools ?? [])
+            guard mayEvict else { return refuse(.refusedCapacity) }
+            if let victim = furthestAboveShare(st, shares, excluding: name) {
+                return .evict(st.accounts[victim]?.ephemeralPools ?? [])
+            }
+            // Nobody else is above its share: the client's own ephemeral pages make room.
+            guard account.ephemeral.pages > 0 else { return refuse(.refusedCapacity) }
+            return .evict(account.ephemeralPools)
         }
         st.reserved += charge
         st.accounts[name]?.reserved += charge

@@ -68,7 +68,7 @@ extension Host {
 
     /// Evicts ephemeral pages until no client is above its cap with ephemeral pages left, and the host is
     /// within its capacity or no client above its share has ephemeral pages left.
-    private func reclaimEphemeral() {
+    func reclaimEphemeral() {
         for _ in 0..<Self.evictionRoundsPerTick {
             let victims: [PoolID]? = state.withLock { st in
                 let overCap = st.accounts.values.filter { account in

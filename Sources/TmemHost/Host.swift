@@ -205,6 +205,9 @@ public final class Host: Sendable {
             st.capacity = capacity
             capacityNow.store(capacity, ordering: .relaxed)
         }
+        // Lowered below what is held: ephemeral pages go now, not at the next tick (persistent ones are
+        // asked for by the tick's shrink notices).
+        reclaimEphemeral()
         updateStoreLimit()
     }
 

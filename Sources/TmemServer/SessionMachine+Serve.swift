@@ -46,6 +46,13 @@ extension SessionMachine {
             out.writeFrame(answer)
         case .batch:
             serveBatch(frame, session, into: &out)
+        case .usage:
+            guard let usage = host.usage(session, pool: header.pool) else { return reply(header, .noSuchPool, into: &out) }
+            var payload = ByteBuffer()
+            for value in [usage.pages, usage.originalBytes, usage.storedBytes, host.evictedPages(session)] {
+                payload.writeInteger(UInt64(max(0, value)), endianness: .little)
+            }
+            out.writeFrame(header.reply(.ok), payload: payload)
         case .barrier, .ping:
             out.writeFrame(header.reply(.ok))
         case .stats:
