@@ -37,8 +37,10 @@ struct HostShareTests {
             print("weights \(weights): \(name) holds \(used), its weighted part is \(fair)")
             #expect(abs(used - fair) <= capacity / 50, "\(name) (weight \(weights[c])) holds \(used), share \(fair)")
         }
+        // A client at its share makes room from its own ephemeral pages (least recently used first), so
+        // every client saw evictions; none was robbed past its share by another.
         #expect(stats.evictedPages > 0)
-        #expect(stats.clients.allSatisfy { $0.refusals[.refusedShare] + $0.refusals[.refusedCapacity] > 0 }, "each was refused")
+        #expect(stats.clients.allSatisfy { $0.evictedPages > 0 }, "each cycled its own ephemeral pages")
     }
 
     @Test func roomComesFromTheClientFurthestAboveItsShareLeastRecentlyUsedFirst() throws {
