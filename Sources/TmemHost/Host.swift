@@ -176,6 +176,7 @@ public final class Host: Sendable {
 
     /// Applies a CONFIGURE request's text: `NAME:weight=W,cap=SIZE` (the parts left out keep the
     /// client's current values) or `capacity=SIZE` (any form ``CapacitySetting/parse(_:)`` reads).
+    /// CONFIGURE is an admin op: the server checks ``Session/isAdmin`` before it calls this.
     ///
     /// - Parameter text: The request's payload.
     /// - Throws: ``HostError`` (invalid setting) saying what is wrong; nothing changes then.

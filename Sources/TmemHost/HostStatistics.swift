@@ -17,9 +17,11 @@ public struct HostStatistics: Sendable, Equatable {
     public var storedBytes = 0
     /// What the store spends in memory now.
     public var memoryBytes = 0
-    /// Pages held, and among them persistent and ephemeral ones.
+    /// Pages held.
     public var pages = 0
+    /// Persistent pages held (what a drain waits for).
     public var persistentPages = 0
+    /// Ephemeral pages held, shared pools' included.
     public var ephemeralPages = 0
     /// Ephemeral pages dropped to make room, since the host started.
     public var evictedPages = 0
@@ -42,15 +44,19 @@ public struct ClientStatistics: Sendable, Equatable {
     public var session: UInt64 = 0
     /// Pools open in the session (shared pools included).
     public var pools = 0
-    /// Pages of the session's private pools, and among them persistent ones.
+    /// Pages of the session's private pools.
     public var storedPages = 0
+    /// Among them, persistent pages (what a shrink notice's target counts).
     public var persistentPages = 0
-    /// Their original, stored (compressed) and charged (used) bytes.
+    /// Their original bytes (4096 per page).
     public var originalBytes = 0
+    /// Their stored (compressed) bytes.
     public var compressedBytes = 0
+    /// What they are charged: stored bytes plus the metadata charge per page.
     public var usedBytes = 0
-    /// The client's weight and cap (nil: none).
+    /// The client's weight.
     public var weight = 1
+    /// The client's cap in charged bytes (nil: none).
     public var cap: Int?
     /// The client's weighted share of the capacity now, in charged bytes (what it would get if every
     /// client refused for room since the last tick wanted without limit).
@@ -59,8 +65,9 @@ public struct ClientStatistics: Sendable, Equatable {
     public var refusals = RefusalCounts()
     /// Ephemeral pages of the session's private pools the host evicted.
     public var evictedPages = 0
-    /// Shrink notices sent to the session, and the target of the one it has not yet complied with.
+    /// Shrink notices sent to the session.
     public var shrinkNotices = 0
+    /// The target of the notice it has not yet complied with (0 for every session while draining).
     public var shrinkTargetPages: Int?
 
     /// Creates an empty row.
@@ -69,15 +76,19 @@ public struct ClientStatistics: Sendable, Equatable {
 
 /// The shared pools' account (``ClientPolicy/sharedClient``).
 public struct SharedStatistics: Sendable, Equatable {
-    /// Shared pools open, and the pages they hold.
+    /// Shared pools open.
     public var pools = 0
+    /// Pages they hold.
     public var pages = 0
-    /// Their stored and charged bytes.
+    /// Their stored bytes.
     public var storedBytes = 0
+    /// Their charged bytes.
     public var usedBytes = 0
-    /// The account's weight, cap and share.
+    /// The account's weight.
     public var weight = 1
+    /// The account's cap (nil: none).
     public var cap: Int?
+    /// The account's weighted share now.
     public var share = 0
     /// Pages evicted from shared pools.
     public var evictedPages = 0
