@@ -1,0 +1,128 @@
+// remote-vs-redis: what each server says the corpus costs it — tmemd's STATS `host` object (pool and
+// metadata bytes; its key names are not settled, so they are matched loosely) and Redis's `INFO memory`
+// `used_memory` — plus the resident-set growth of either process, the fallback that needs no cooperation.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// tmemd's own account of its memory, read from the STATS reply's `host` object.
+struct TmemHostMemory {
+    /// Every numeric field of `host`, flattened (`a.b` for nested objects), in the order found.
+    var fields: [(key: String, value: Int)] = []
+    /// The pool's bytes (compressed pages and allocator overhead), if a field says so.
+    var poolBytes: Int?
+    /// The host's metadata bytes (tables, per-page entries), if reported apart from the pool.
+    var metadataBytes: Int?
+    /// Whether the JSON could be read at all.
+    var parsed = false
+
+    /// Pool plus metadata, or nil if no pool figure was found.
+    var totalBytes: Int? { poolBytes.map { $0 + (metadataBytes ?? 0) } }
+
+    /// Reads `host` from the STATS JSON. Never throws: anything unreadable leaves the figures nil.
+    ///
+    /// The pool figure is the first of: a key naming the pool (`pool_bytes`, `zpool…`), else the host's
+    /// used bytes (`used_bytes`, `used`); metadata is a key containing `meta`. Keys are compared without
+    /// case, `_` or `-`. Capacity and stored (original) bytes are listed but never taken as memory.
+    init(statsJSON: [UInt8]) {
+        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(statsJSON)),
+            case .object(let host)? = object["host"]
+        else { return }
+        parsed = true
+        flatten(host, prefix: "")
+        func normalized(_ key: String) -> String {
+            key.lowercased().filter { $0 != "_" && $0 != "-" && $0 != "." }
+        }
+        let byName = fields.map { (normalized($0.key), $0.value) }
+        let poolPatterns = ["poolbytes", "zpoolbytes", "poolusedbytes", "zpool", "pool"]
+        let usedPatterns = ["usedbytes", "used", "hostusedbytes", "memoryusedbytes"]
+        for pattern in poolPatterns + usedPatterns {
+            if let hit = byName.first(where: { $0.0 == pattern || $0.0.hasSuffix(pattern) }) {
+                poolBytes = hit.1
+                break
+            }
+        }
+        metadataBytes = byName.first(where: { $0.0.contains("meta") })?.1
+    }
+
+    private mutating func flatten(_ object: [String: JSONValue], prefix: String) {
+        for key in object.keys.sorted() {
+            let name = prefix.isEmpty ? key : "\(prefix).\(key)"
+            switch object[key] {
+            case .object(let nested)?: flatten(nested, prefix: name)
+            case .number(let number)?: fields.append((name, Int(exactly: number.rounded()) ?? 0))
+            default: continue
+            }
+        }
+    }
+
+    /// `key=value` for every field, for the table.
+    var summary: String {
+        guard parsed else { return "STATS JSON unreadable" }
+        return fields.isEmpty ? "no numeric fields in host" : fields.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    }
+}
+
+/// Any JSON value; numbers as Double (byte counts below 2^53 are exact).
+enum JSONValue: Decodable {
+    case object([String: JSONValue])
+    case array([JSONValue])
+    case number(Double)
+    case string(String)
+    case bool(Bool)
+    case null
+
+    init(from decoder: any Decoder) throws {
+        let value = try decoder.singleValueContainer()
+        if value.decodeNil() { self = .null }
+        else if let b = try? value.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? value.decode(Double.self) { self = .number(n) }
+        else if let s = try? value.decode(String.self) { self = .string(s) }
+        else if let a = try? value.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try value.decode([String: JSONValue].self)) }
+    }
+}
+
+/// A field of Redis's `INFO` text (`name:value` lines), as an integer.
+func redisInfoField(_ info: String, _ name: String) -> Int? {
+    for line in info.split(whereSeparator: { $0.isNewline }) where line.hasPrefix(name + ":") {
+        return Int(line.dropFirst(name.count + 1))
+    }
+    return nil
+}
+
+/// Redis's `used_memory` now.
+///
+/// - Throws: `BenchError` if INFO fails or lacks the field.
+func redisUsedMemory(_ socket: Socket) throws -> Int {
+    let reply = try RESP.call(["INFO", "memory"], on: socket)
+    guard let text = reply.text, let used = redisInfoField(text, "used_memory") else {
+        throw BenchError("redis-server's INFO memory has no used_memory: \(reply)")
+    }
+    return used
+}
+
+/// One server's memory figures for the corpus, taken after the single-connection puts.
+struct MemoryFigures {
+    /// tmemd: pool + metadata from STATS (nil if STATS named neither). Redis: `used_memory`.
+    var serverReported: Int?
+    /// The same figure before the puts (tmemd's empty pool, Redis's empty keyspace).
+    var serverReportedBefore: Int?
+    /// VmRSS after minus before the puts.
+    var rssGrowth: Int?
+    /// tmemd's STATS `host` fields, for the table.
+    var tmemHost: TmemHostMemory?
+
+    var serverReportedGrowth: Int? {
+        guard let after = serverReported, let before = serverReportedBefore else { return nil }
+        return after - before
+    }
+}
+
+/// Bytes as MiB with two decimals.
+func mebibytes(_ bytes: Int?) -> String {
+    guard let bytes else { return "n/a" }
+    return fixed2(Double(bytes) / 1_048_576) + " MiB"
+}
