@@ -94,6 +94,10 @@ struct PhaseResult {
     var damaged = 0
     var refusals = 0
     var firstRefusal: String?
+    /// System calls of the phase: `write`s (one per batch of requests), `read`s, `poll`s.
+    var writes = 0
+    var reads = 0
+    var polls = 0
 
     var opsPerSecond: Double { seconds > 0 ? Double(requests) / seconds : 0 }
     var p50Micros: Double { Double(latency.valueAtPercentile(50)) / 1000 }
@@ -121,7 +125,7 @@ struct LoadGenerator<Wire: PageWire> {
         var result = PhaseResult(op: op)
         var pollSet = [pollfd](repeating: pollfd(), count: lanes.count)
         let start = monotonicNanos()
-        for lane in lanes { try refill(lane, op, depth: depth) }
+        for lane in lanes { try refill(lane, op, depth: depth, into: &result) }
         var busy = lanes.filter { $0.inFlightCount > 0 }.count
         while busy > 0 {
             if lanes.count == 1 {
@@ -131,6 +135,7 @@ struct LoadGenerator<Wire: PageWire> {
                     pollSet[i] = pollfd(fd: lane.inFlightCount > 0 ? lane.socket.fd : -1, events: Int16(POLLIN), revents: 0)
                 }
                 let ready = poll(&pollSet, nfds_t(lanes.count), timeoutMillis)
+                result.polls += 1
                 if ready < 0 && errno == EINTR { continue }
                 guard ready > 0 else {
                     throw BenchError(ready == 0 ? "no reply for \(timeoutMillis / 1000) s" : "poll: \(errnoText(errno))")
@@ -141,7 +146,7 @@ struct LoadGenerator<Wire: PageWire> {
             }
             busy = 0
             for lane in lanes {
-                try refill(lane, op, depth: depth)
+                try refill(lane, op, depth: depth, into: &result)
                 if lane.inFlightCount > 0 { busy += 1 }
             }
         }
@@ -150,7 +155,7 @@ struct LoadGenerator<Wire: PageWire> {
     }
 
     /// Encodes requests until `depth` are in flight (or the lane's work is done), and writes them at once.
-    private func refill(_ lane: Lane<Wire>, _ op: PageOp, depth: Int) throws {
+    private func refill(_ lane: Lane<Wire>, _ op: PageOp, depth: Int, into result: inout PhaseResult) throws {
         guard lane.inFlightCount < depth, lane.nextWork < lane.work.count else { return }
         var added = 0
         while lane.inFlightCount + added < depth, lane.nextWork < lane.work.count {
@@ -167,6 +172,7 @@ struct LoadGenerator<Wire: PageWire> {
         for k in 0..<added { lane.inFlightSentAt[(lane.inFlightHead + lane.inFlightCount + k) % depth] = sentAt }
         lane.inFlightCount += added
         try lane.socket.writeAll(lane.send.readable)
+        result.writes += 1
         lane.send.clear()
     }
 
@@ -174,6 +180,7 @@ struct LoadGenerator<Wire: PageWire> {
     private func drain(_ lane: Lane<Wire>, _ op: PageOp, into result: inout PhaseResult) throws {
         if lane.receive.freeCount < 16 << 10 { lane.receive.compact() }
         try lane.socket.readSome(into: lane.receive)
+        result.reads += 1
         let depth = lane.inFlightIndex.count
         while lane.inFlightCount > 0 {
             let slot = lane.inFlightHead

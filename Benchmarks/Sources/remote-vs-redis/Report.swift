@@ -39,6 +39,15 @@ struct Report {
             }
         }
         out += "latency: per request, from the write that sent it to its reply; 16x16 replies are read with poll\n"
+        for (name, side) in [("tmemd", f.tmem), ("redis", f.redis)] {
+            guard let side else { continue }
+            out += "\(name) syscalls per request (write/read/poll):"
+            for phase in [side.put1c, side.get1c, side.put16, side.get16] {
+                let n = Double(max(phase.requests, 1))
+                out += " \(phase.op) \(fixed2(Double(phase.writes) / n))/\(fixed2(Double(phase.reads) / n))/\(fixed2(Double(phase.polls) / n))"
+            }
+            out += "\n"
+        }
         if let t = f.tmem {
             let m = t.memory
             out += "tmemd memory for the corpus: STATS pool+metadata \(mebibytes(m.serverReported))"
