@@ -162,6 +162,11 @@ public protocol Backend: AnyObject, Sendable {
     /// flushed (counted in its `written_back_pages`). The default does nothing.
     func didWriteBack(_ key: Key)
 
+    /// The most persistent pages the backend asks its frontends to keep, while a host's shrink notice is
+    /// in force (SEMANTICS.md, "The host": the client repatriates pages to its own swap device); nil
+    /// normally. A frontend's reclaimer reads it every round. The default is nil.
+    var shrinkTarget: Int? { get }
+
     /// Does one bounded step of the backend's background work (Zcache: a step of compaction), on the
     /// calling thread, which is a frontend's reclaimer thread, never a put. The default does nothing.
     ///
@@ -207,5 +212,6 @@ extension Backend {
     public var writebackWanted: Int { 0 }
     public func coldestKeys(limit: Int) -> [Key] { [] }
     public func didWriteBack(_ key: Key) {}
+    public var shrinkTarget: Int? { nil }
     public func performMaintenance() -> Bool { false }
 }

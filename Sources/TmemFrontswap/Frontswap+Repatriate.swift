@@ -25,6 +25,9 @@ extension Frontswap: ReclaimTarget {
     /// The most pages moved under one set of stripe locks (and one backend batch).
     static let repatriationBatch = 64
 
+    /// ``currPages``, as a ``ReclaimTarget`` sees it.
+    public var heldPages: Int { currPages }
+
     /// Repatriates pages out of transcendent memory until at most `target` are held (mirrors
     /// `frontswap_shrink`): each page is read from the backend, written to its area's backing device, and
     /// only then dropped from the backend, under its slot's lock, so there is never a moment at which the

@@ -19,6 +19,16 @@ public protocol ReclaimTarget: AnyObject, Sendable {
     ///   - buffer: Room for 64 pages, page-aligned, for the frontend's use during the call.
     /// - Returns: What moved and what could not (each page that could not stays where it was).
     func writeBack(_ keys: [Key], buffer: UnsafeMutableRawBufferPointer) -> WritebackOutcome
+
+    /// Pages the frontend holds in the backend now.
+    var heldPages: Int { get }
+
+    /// Repatriates pages until at most `target` are held (frontswap's shrink).
+    ///
+    /// - Returns: The pages held afterwards.
+    /// - Throws: The first failure; pages already moved are on their devices, the rest stay held.
+    @discardableResult
+    func shrink(toPages target: Int) throws(FrontswapError) -> Int
 }
 
 /// The background worker that gives a backend its memory back (zswap's shrink worker): when the backend
@@ -132,6 +142,7 @@ public final class Reclaimer: Sendable {
             var steps = 0
             /// Runs the backend's background work, within this wake-up's share of steps.
             func maintain() { while steps < Self.maintenancePerWake && backend.performMaintenance() { steps += 1 } }
+            if let target = backend.shrinkTarget { outcome.add(honourShrinkNotice(keeping: target)) }
             var reach = Self.keysPerRound
             for _ in 0..<Self.roundsPerWake {
                 let wanted = backend.writebackWanted
@@ -171,6 +182,27 @@ public final class Reclaimer: Sendable {
             }
             return outcome
         }
+    }
+
+    /// A host's shrink notice: the frontends together keep at most `target` pages, each in proportion to
+    /// what it holds now.
+    private func honourShrinkNotice(keeping target: Int) -> WritebackOutcome {
+        let live = targets.withLock { list in list.map(\.target) }.compactMap { $0 }
+        let held = live.map(\.heldPages)
+        let total = held.reduce(0, +)
+        var outcome = WritebackOutcome()
+        guard total > target else { return outcome }
+        for (frontend, pages) in zip(live, held) {
+            let keep = Int((Double(target) * Double(pages) / Double(total)).rounded(.down))
+            do throws(FrontswapError) {
+                outcome.moved += pages - (try frontend.shrink(toPages: keep))
+            } catch {
+                outcome.moved += max(0, pages - frontend.heldPages)
+                outcome.failed += 1
+                if outcome.firstError == nil { outcome.firstError = error }
+            }
+        }
+        return outcome
     }
 
     /// Wakes the thread and waits until a round that began after this call has finished (or the timeout

@@ -84,5 +84,6 @@ public final class FaultyBackend: Backend {
     public var writebackWanted: Int { inner.writebackWanted }
     public func coldestKeys(limit: Int) -> [Key] { inner.coldestKeys(limit: limit) }
     public func didWriteBack(_ key: Key) { inner.didWriteBack(key) }
+    public var shrinkTarget: Int? { inner.shrinkTarget }
     public func performMaintenance() -> Bool { inner.performMaintenance() }
 }
