@@ -35,6 +35,7 @@ let package = Package(
                 "CRemoteBench",
                 .product(name: "Tmem", package: "Tmem"),
                 .product(name: "TmemReplay", package: "Tmem"),
+                .product(name: "TmemCompression", package: "Tmem"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -45,6 +45,13 @@ protocol PageWire: AnyObject {
     func parseReply(
         _ bytes: UnsafeRawBufferPointer, op: PageOp, index: Int, requestID: UInt32
     ) throws -> (consumed: Int, outcome: ReplyOutcome)?
+
+    /// Requests whose payload this wire sent compressed, so far (tmem's `--client-compression`).
+    var compressedRequests: Int { get }
+}
+
+extension PageWire {
+    var compressedRequests: Int { 0 }
 }
 
 /// One connection and its state: the pages it still has to send, and the requests in flight, oldest
@@ -98,6 +105,8 @@ struct PhaseResult {
     var writes = 0
     var reads = 0
     var polls = 0
+    /// Requests sent with a compressed payload.
+    var compressedRequests = 0
 
     var opsPerSecond: Double { seconds > 0 ? Double(requests) / seconds : 0 }
     var p50Micros: Double { Double(latency.valueAtPercentile(50)) / 1000 }
@@ -124,6 +133,7 @@ struct LoadGenerator<Wire: PageWire> {
         }
         var result = PhaseResult(op: op)
         var pollSet = [pollfd](repeating: pollfd(), count: lanes.count)
+        let compressedBefore = lanes.reduce(0) { $0 + $1.wire.compressedRequests }
         let start = monotonicNanos()
         for lane in lanes { try refill(lane, op, depth: depth, into: &result) }
         var busy = lanes.filter { $0.inFlightCount > 0 }.count
@@ -151,6 +161,7 @@ struct LoadGenerator<Wire: PageWire> {
             }
         }
         result.seconds = Double(monotonicNanos() - start) / 1e9
+        result.compressedRequests = lanes.reduce(0) { $0 + $1.wire.compressedRequests } - compressedBefore
         return result
     }
 

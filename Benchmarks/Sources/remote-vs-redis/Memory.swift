@@ -11,21 +11,24 @@ import Foundation
 struct TmemHostMemory {
     /// Every numeric field of `host`, flattened (`a.b` for nested objects), in the order found.
     var fields: [(key: String, value: Int)] = []
-    /// The pool's bytes (compressed pages and allocator overhead), if a field says so.
+    /// The host's used bytes (`used_bytes`, `used`): per tmemd's metrics, "host memory holding pages
+    /// (compressed) and their metadata", so the whole figure.
+    var usedBytes: Int?
+    /// The pool's bytes (compressed pages and allocator overhead), if a field names the pool.
     var poolBytes: Int?
-    /// The host's metadata bytes (tables, per-page entries), if reported apart from the pool.
+    /// The host's metadata bytes (tables, per-page entries), if a field names them.
     var metadataBytes: Int?
     /// Whether the JSON could be read at all.
     var parsed = false
 
-    /// Pool plus metadata, or nil if no pool figure was found.
-    var totalBytes: Int? { poolBytes.map { $0 + (metadataBytes ?? 0) } }
+    /// The host's memory for what it stores: the used bytes, else pool plus metadata, else nil.
+    var totalBytes: Int? { usedBytes ?? poolBytes.map { $0 + (metadataBytes ?? 0) } }
 
     /// Reads `host` from the STATS JSON. Never throws: anything unreadable leaves the figures nil.
     ///
-    /// The pool figure is the first of: a key naming the pool (`pool_bytes`, `zpool…`), else the host's
-    /// used bytes (`used_bytes`, `used`); metadata is a key containing `meta`. Keys are compared without
-    /// case, `_` or `-`. Capacity and stored (original) bytes are listed but never taken as memory.
+    /// Keys are compared without case, `_`, `-` or `.`: used bytes are `used_bytes`, `used` or a key
+    /// ending so; the pool's a key ending in `poolbytes`; metadata any key containing `meta`.
+    /// Capacity and stored (original) bytes are listed but never taken as memory.
     init(statsJSON: [UInt8]) {
         guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(statsJSON)),
             case .object(let host)? = object["host"]
@@ -36,14 +39,8 @@ struct TmemHostMemory {
             key.lowercased().filter { $0 != "_" && $0 != "-" && $0 != "." }
         }
         let byName = fields.map { (normalized($0.key), $0.value) }
-        let poolPatterns = ["poolbytes", "zpoolbytes", "poolusedbytes", "zpool", "pool"]
-        let usedPatterns = ["usedbytes", "used", "hostusedbytes", "memoryusedbytes"]
-        for pattern in poolPatterns + usedPatterns {
-            if let hit = byName.first(where: { $0.0 == pattern || $0.0.hasSuffix(pattern) }) {
-                poolBytes = hit.1
-                break
-            }
-        }
+        usedBytes = byName.first(where: { $0.0 == "used" || $0.0.hasSuffix("usedbytes") })?.1
+        poolBytes = byName.first(where: { $0.0 == "pool" || $0.0.hasSuffix("poolbytes") })?.1
         metadataBytes = byName.first(where: { $0.0.contains("meta") })?.1
     }
 

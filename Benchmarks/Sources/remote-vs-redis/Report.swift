@@ -6,7 +6,6 @@ struct TransportFigures {
     var redis: SideFigures?
     /// tmemd again, with pages LZ4-compressed by the client (`--client-compression`).
     var tmemCompressed: SideFigures?
-    var compressedPuts = 0
 }
 
 struct Report {
@@ -19,7 +18,7 @@ struct Report {
         guard let f = figures[transport] else { return "" }
         let c = "\(plan.connections)x\(f.tmem?.depth16 ?? plan.depth)"
         var out = "\n== \(transport.label): \(pages) pages of 4 KiB ==\n"
-        out += pad("phase", 22) + pad("tmemd ops/s", 13, right: true) + pad("p50 us", 9, right: true)
+        out += pad("phase", 26) + pad("tmemd ops/s", 13, right: true) + pad("p50 us", 9, right: true)
             + pad("p99 us", 9, right: true) + "  |" + pad("redis ops/s", 13, right: true) + pad("p50 us", 9, right: true)
             + pad("p99 us", 9, right: true) + "  | tmemd/redis\n"
         let rows: [(String, KeyPath<SideFigures, PhaseResult>)] = [
@@ -29,13 +28,13 @@ struct Report {
         for (name, path) in rows {
             let t = f.tmem?[keyPath: path]
             let r = f.redis?[keyPath: path]
-            out += pad(name, 22) + cells(t) + "  |" + cells(r) + "  | "
+            out += pad(name, 26) + cells(t) + "  |" + cells(r) + "  | "
             if let t, let r, r.opsPerSecond > 0 { out += fixed2(t.opsPerSecond / r.opsPerSecond) + "x" } else { out += "-" }
             out += "\n"
         }
         if let t = f.tmemCompressed {
             for (name, path) in rows {
-                out += pad("lz4 " + name, 22) + cells(t[keyPath: path]) + "  |  (tmemd only, client-compressed puts)\n"
+                out += pad("lz4 " + name, 26) + cells(t[keyPath: path]) + "  |  (tmemd only, client-compressed puts)\n"
             }
         }
         out += "latency: per request, from the write that sent it to its reply; 16x16 replies are read with poll\n"
@@ -50,15 +49,16 @@ struct Report {
         }
         if let t = f.tmem {
             let m = t.memory
-            out += "tmemd memory for the corpus: STATS pool+metadata \(mebibytes(m.serverReported))"
+            out += "tmemd memory for the corpus: STATS \(mebibytes(m.serverReported))"
             if let host = m.tmemHost {
-                out += " (pool \(mebibytes(host.poolBytes)), metadata \(mebibytes(host.metadataBytes)))"
+                out += " (used \(mebibytes(host.usedBytes)), pool \(mebibytes(host.poolBytes)), "
+                    + "metadata \(mebibytes(host.metadataBytes)))"
             }
             out += "; VmRSS growth \(mebibytes(m.rssGrowth))\n"
             out += "  STATS host: \(m.tmemHost?.summary ?? "n/a")\n"
             if let tc = f.tmemCompressed {
-                out += "  with client compression: STATS pool+metadata \(mebibytes(tc.memory.serverReported)), "
-                    + "\(f.compressedPuts) puts sent as LZ4 blocks\n"
+                out += "  with client compression: STATS \(mebibytes(tc.memory.serverReported)), "
+                    + "\(tc.put1c.compressedRequests) of \(tc.put1c.requests) puts sent as LZ4 blocks\n"
             }
         }
         if let r = f.redis {
@@ -68,8 +68,10 @@ struct Report {
         out += "corpus bytes: \(mebibytes(pages * 4096))\n"
         for (name, side) in [("tmemd", f.tmem), ("redis", f.redis), ("tmemd lz4", f.tmemCompressed)] {
             guard let side else { continue }
-            for phase in [side.put1c, side.get1c, side.put16, side.get16] where phase.refusals + phase.mismatches > 0 {
-                out += "\(name) \(phase.op): \(phase.mismatches) mismatches (\(phase.misses) misses, \(phase.damaged) damaged), "
+            for (label, path) in rows {
+                let phase = side[keyPath: path]
+                guard phase.refusals + phase.mismatches > 0 else { continue }
+                out += "\(name) \(label): \(phase.mismatches) mismatches (\(phase.misses) misses, \(phase.damaged) damaged), "
                     + "\(phase.refusals) refusals\(phase.firstRefusal.map { ", first: " + $0 } ?? "")\n"
             }
         }

@@ -4,6 +4,7 @@
 // RESP requests and replies the workload uses.
 import Crypto
 import Tmem
+import TmemCompression
 
 enum SelfTest {
     /// Runs every check, printing one line each.
@@ -54,9 +55,7 @@ enum SelfTest {
 
         // Session setup payloads.
         let token = Array(UInt8(100)..<UInt8(116))
-        check("HELLO payload: name length, name", TmemHandshake.helloPayload(name: "ab", joinToken: nil) == [2, 97, 98])
-        check("HELLO JOIN payload: name length, name, 16-byte token",
-              TmemHandshake.helloPayload(name: "ab", joinToken: token) == [2, 97, 98] + token)
+        check("HELLO payload: name length, name", TmemHandshake.helloPayload(name: "ab", join: nil) == [2, 97, 98])
         let challengeBytes = Array(repeating: UInt8(9), count: 32) + [0x00, 0x10, 0x00, 0x00, 0x01]
         let challenge = try? TmemHandshake.Challenge(payload: challengeBytes)
         check("CHALLENGE: nonce, page size u32, secret required u8",
@@ -67,15 +66,20 @@ enum SelfTest {
         check("WELCOME: session id, token, page size, in flight, batch",
               welcome?.sessionID == 1 && welcome?.token == token && welcome?.pageSize == 4096
                 && welcome?.maxInFlight == 256 && welcome?.maxBatch == 64)
+        let join = welcome?.joinBytes ?? []
+        check("JOIN names the session: id (u64) then token, 24 bytes", join == [1, 0, 0, 0, 0, 0, 0, 0] + token)
+        check("HELLO JOIN payload: name length, name, session id, token",
+              TmemHandshake.helloPayload(name: "ab", join: join) == [2, 97, 98, 1, 0, 0, 0, 0, 0, 0, 0] + token)
         let rfcKey = Array("Jefe".utf8)
         let rfcMAC = Array(HMAC<SHA256>.authenticationCode(
             for: Array("what do ya want for nothing?".utf8), using: SymmetricKey(data: rfcKey)))
         check("HMAC-SHA256 gives RFC 4231 test case 2", hex(rfcMAC) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
         let nonce = Array(repeating: UInt8(1), count: 32)
-        let proof = TmemHandshake.proof(secret: rfcKey, nonce: nonce, name: "n", joinToken: token)
+        let proof = TmemHandshake.proof(secret: rfcKey, nonce: nonce, name: "n", join: join)
         let manual = Array(HMAC<SHA256>.authenticationCode(
-            for: Array("tmem-auth-1".utf8) + nonce + Array("n".utf8) + token, using: SymmetricKey(data: rfcKey)))
-        check("AUTH proof is HMAC(secret, \"tmem-auth-1\" ‖ nonce ‖ name ‖ token), 32 bytes", proof == manual && proof.count == 32)
+            for: Array("tmem-auth-1".utf8) + nonce + Array("n".utf8) + [1, 0, 0, 0, 0, 0, 0, 0] + token,
+            using: SymmetricKey(data: rfcKey)))
+        check("AUTH proof is HMAC(secret, \"tmem-auth-1\" ‖ nonce ‖ name ‖ session id ‖ token)", proof == manual && proof.count == 32)
 
         // The workload's frames, through the same code the load generator uses.
         wireChecks(check: check)
@@ -128,6 +132,25 @@ enum SelfTest {
               (try? reply(.get, status: 0, payload: page, id: 10).withUnsafeBytes {
                   try tmem.parseReply($0, op: .get, index: 77, requestID: 9) }) == nil)
 
+        let lz4 = try! TmemWire(pool: 5, clientCompression: true)
+        out.clear()
+        page.withUnsafeBytes { lz4.appendRequest(.put, index: 77, page: $0, requestID: 9, to: out) }
+        check("a client-compressed PUT: flag COMPRESSED, an LZ4 block shorter than a page that expands to it", try {
+            let h = try FrameHeader(decoding: out.readable)
+            guard h.flags == TmemFlag.compressed, h.length < 4096, out.readableCount == 36 + Int(h.length) else { return false }
+            var decompressor = try PageCompressor(algorithm: .lz4)
+            var back = [UInt8](repeating: 0, count: 4096)
+            try back.withUnsafeMutableBytes { try decompressor.decompress(UnsafeRawBufferPointer(rebasing: out.readable[36...]), into: $0) }
+            return back == page && lz4.compressedRequests == 1
+                && h.checksum == documentedChecksum(Array(out.readable[36...]))
+        }())
+        out.clear()
+        var noise = SeededGenerator(seed: 7)
+        let random = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &noise) }
+        random.withUnsafeBytes { lz4.appendRequest(.put, index: 78, page: $0, requestID: 10, to: out) }
+        check("an incompressible page goes plain even with client compression",
+              (try? FrameHeader(decoding: out.readable))?.flags == 0 && out.readableCount == 36 + 4096)
+
         let redis = RedisWire()
         out.clear()
         page.withUnsafeBytes { redis.appendRequest(.put, index: 1234, page: $0, requestID: 0, to: out) }
@@ -153,8 +176,12 @@ enum SelfTest {
         })
         check("INFO's used_memory field is read", redisInfoField("# Memory\r\nused_memory:123\r\nused_memory_human:1K\r\n", "used_memory") == 123)
         let stats = TmemHostMemory(statsJSON: Array(#"{"host":{"capacity_bytes":9,"used_bytes":100,"metadata_bytes":20,"pages":3},"clients":[]}"#.utf8))
-        check("STATS host: used and metadata bytes are found, capacity is not memory",
-              stats.poolBytes == 100 && stats.metadataBytes == 20 && stats.totalBytes == 120)
+        check("STATS host: used bytes are the total (they include metadata), capacity is not memory",
+              stats.usedBytes == 100 && stats.metadataBytes == 20 && stats.totalBytes == 100)
+        let split = TmemHostMemory(statsJSON: Array(#"{"host":{"capacity":9,"zpoolBytes":100,"meta":{"bytes":20}}}"#.utf8))
+        check("STATS host without used bytes: pool plus metadata (nested keys too)",
+              split.poolBytes == 100 && split.metadataBytes == 20 && split.totalBytes == 120)
+        check("STATS that are not JSON give no figure", TmemHostMemory(statsJSON: Array("nope".utf8)).totalBytes == nil)
     }
 
     /// docs/PROTOCOL.md's tmem32, transcribed from its pseudocode.

@@ -61,7 +61,7 @@ final class ServerProcess {
 
     /// An error naming the server, what went wrong, its state and its output: what the operator needs.
     func failure(_ what: String) -> BenchError {
-        BenchError("\(name) (pid \(pid)): \(what); it \(exitDescription). Its output (\(logPath)):\n\(logTail())")
+        BenchError("\(name) (pid \(pid)): \(what); it \(exitDescription). Its output:\n\(logTail())")
     }
 
     /// Ends the server: SIGTERM, up to 5 s for it to exit, then SIGKILL. Idempotent.

@@ -93,7 +93,7 @@ struct ServerLauncher {
             guard case .tcp = endpoint else { return }
             let reader = FrameReader(socket: socket)
             let reply = try reader.exchange(
-                FrameHeader(op: .hello, requestID: 1), TmemHandshake.helloPayload(name: "probe", joinToken: nil))
+                FrameHeader(op: .hello, requestID: 1), TmemHandshake.helloPayload(name: "probe", join: nil))
             guard reply.header.op == TmemOp.challenge.rawValue else {
                 throw BenchError("tmemd answered HELLO with \(reply.header.opName)")
             }

@@ -12,7 +12,7 @@ final class TmemWire: PageWire {
     let pool: UInt32
     private var compressor: PageCompressor?
     /// Puts sent as LZ4 blocks (with `clientCompression`).
-    private(set) var compressedPuts = 0
+    private(set) var compressedRequests = 0
 
     init(pool: UInt32, clientCompression: Bool) throws {
         self.pool = pool
@@ -29,7 +29,7 @@ final class TmemWire: PageWire {
                 header.flags = TmemFlag.compressed
                 out.unreserve(page.count - n)
                 length = n
-                compressedPuts += 1
+                compressedRequests += 1
             } else {
                 payload.copyMemory(from: page)
             }
@@ -133,16 +133,16 @@ enum TmemSession {
     ) throws -> (Socket, TmemHandshake.Welcome) {
         let socket = try Socket(connectingTo: endpoint)
         let reader = FrameReader(socket: socket)
-        let token = join?.token
+        let joinBytes = join?.joinBytes
         let hello = try reader.exchange(
             FrameHeader(op: .hello, flags: join == nil ? 0 : TmemFlag.join, requestID: 1),
-            TmemHandshake.helloPayload(name: name, joinToken: token))
+            TmemHandshake.helloPayload(name: name, join: joinBytes))
         guard hello.header.op == TmemOp.challenge.rawValue else {
             throw BenchError("tmemd answered HELLO with \(hello.header.opName), status \(TmemStatus.name(hello.header.status))")
         }
         let challenge = try TmemHandshake.Challenge(payload: hello.payload)
         let proof = challenge.secretRequired
-            ? TmemHandshake.proof(secret: secret, nonce: challenge.nonce, name: name, joinToken: token) : []
+            ? TmemHandshake.proof(secret: secret, nonce: challenge.nonce, name: name, join: joinBytes) : []
         let welcome = try reader.exchange(FrameHeader(op: .auth, requestID: 2), proof)
         guard welcome.header.op == TmemOp.welcome.rawValue, welcome.header.status == TmemStatus.ok else {
             throw BenchError(

@@ -142,11 +142,12 @@ struct FrameHeader: Equatable {
 
 /// The payloads of session setup (docs/PROTOCOL.md, "Sessions and authentication").
 enum TmemHandshake {
-    /// HELLO: name length (1 byte), name (1–64 bytes of `A-Za-z0-9._-`), then for JOIN the 16-byte token.
-    static func helloPayload(name: String, joinToken: [UInt8]?) -> [UInt8] {
+    /// HELLO: name length (1 byte), name (1–64 bytes of `A-Za-z0-9._-`), then for JOIN the session's
+    /// `join` bytes.
+    static func helloPayload(name: String, join: [UInt8]?) -> [UInt8] {
         let nameBytes = Array(name.utf8)
         precondition((1...64).contains(nameBytes.count), "a client name has 1 to 64 bytes")
-        return [UInt8(nameBytes.count)] + nameBytes + (joinToken ?? [])
+        return [UInt8(nameBytes.count)] + nameBytes + (join ?? [])
     }
 
     /// What CHALLENGE carries: a nonce, the host's page size, and whether a proof is required.
@@ -164,10 +165,10 @@ enum TmemHandshake {
         }
     }
 
-    /// AUTH's proof on TCP: HMAC-SHA256(key: secret, message: "tmem-auth-1" ‖ nonce ‖ name ‖ token),
-    /// with token empty unless the HELLO was a JOIN.
-    static func proof(secret: [UInt8], nonce: [UInt8], name: String, joinToken: [UInt8]?) -> [UInt8] {
-        let message = Array("tmem-auth-1".utf8) + nonce + Array(name.utf8) + (joinToken ?? [])
+    /// AUTH's proof on TCP: HMAC-SHA256(key: secret, message: "tmem-auth-1" ‖ nonce ‖ name ‖ join),
+    /// with join empty unless the HELLO was a JOIN (then its 24 bytes: session id and token).
+    static func proof(secret: [UInt8], nonce: [UInt8], name: String, join: [UInt8]?) -> [UInt8] {
+        let message = Array("tmem-auth-1".utf8) + nonce + Array(name.utf8) + (join ?? [])
         return Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: secret)))
     }
 
@@ -192,6 +193,11 @@ enum TmemHandshake {
                 )
             }
             token = Array(payload[8..<24])
+        }
+
+        /// What a JOIN names the session by, in HELLO and in the proof: the session id (u64) and the token.
+        var joinBytes: [UInt8] {
+            withUnsafeBytes(of: sessionID.littleEndian) { Array($0) } + token
         }
     }
 }
