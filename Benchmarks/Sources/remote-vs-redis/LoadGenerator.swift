@@ -7,7 +7,7 @@ import Tmem
 import TmemReplay
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The two requests of the workload: store a page under its key, fetch it back.
@@ -142,13 +142,15 @@ struct LoadGenerator<Wire: PageWire> {
                 try drain(lanes[0], op, into: &result)
             } else {
                 for (i, lane) in lanes.enumerated() {
-                    pollSet[i] = pollfd(fd: lane.inFlightCount > 0 ? lane.socket.fd : -1, events: Int16(POLLIN), revents: 0)
+                    pollSet[i] = pollfd(
+                        fd: lane.inFlightCount > 0 ? lane.socket.fd : -1, events: Int16(POLLIN), revents: 0)
                 }
                 let ready = poll(&pollSet, nfds_t(lanes.count), timeoutMillis)
                 result.polls += 1
                 if ready < 0 && errno == EINTR { continue }
                 guard ready > 0 else {
-                    throw BenchError(ready == 0 ? "no reply for \(timeoutMillis / 1000) s" : "poll: \(errnoText(errno))")
+                    throw BenchError(
+                        ready == 0 ? "no reply for \(timeoutMillis / 1000) s" : "poll: \(errnoText(errno))")
                 }
                 for (i, lane) in lanes.enumerated() where pollSet[i].revents != 0 {
                     try drain(lane, op, into: &result)
@@ -175,7 +177,8 @@ struct LoadGenerator<Wire: PageWire> {
             let slot = (lane.inFlightHead + lane.inFlightCount + added) % depth
             lane.inFlightIndex[slot] = index
             lane.inFlightID[slot] = lane.nextRequestID
-            lane.wire.appendRequest(op, index: index, page: corpus.page(index), requestID: lane.nextRequestID, to: lane.send)
+            lane.wire.appendRequest(
+                op, index: index, page: corpus.page(index), requestID: lane.nextRequestID, to: lane.send)
             lane.nextRequestID &+= 1
             added += 1
         }

@@ -1,10 +1,11 @@
+import TmemReplay
+
 // remote-vs-redis: the phases, run the same way on either server over either transport. A
 // `ServerDriver` only opens connections and reads the server's memory; the sequence, the page orders
 // and the measurement are one function for both.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import TmemReplay
 
 /// The two transports; every figure exists once for each.
 enum Transport: CaseIterable {
@@ -59,7 +60,9 @@ struct Measurement {
     /// (dealt across connections), get all in another seeded order. Every get is verified.
     ///
     /// - Throws: `BenchError` naming the server, the phase and the server's state and output.
-    func run<Driver: ServerDriver>(_ driver: Driver, on server: RunningServer, _ transport: Transport) throws -> SideFigures {
+    func run<Driver: ServerDriver>(_ driver: Driver, on server: RunningServer, _ transport: Transport) throws
+        -> SideFigures
+    {
         let endpoint = transport == .tcp ? server.tcp : server.unix
         let generator = LoadGenerator<Driver.Wire>(corpus: corpus)
         let putOrder = Array(0..<plan.pages)
@@ -82,7 +85,8 @@ struct Measurement {
             let rssAfter = residentBytes(of: server.process.pid)
             (memory.serverReported, memory.tmemHost) = try driver.reportedMemory(on: lanes[0])
             if let before = rssBefore, let after = rssAfter { memory.rssGrowth = after - before }
-            let get = try generator.run(.get, order: shuffledPages(count: plan.pages, seed: plan.seed), lanes: lanes, depth: 1)
+            let get = try generator.run(
+                .get, order: shuffledPages(count: plan.pages, seed: plan.seed), lanes: lanes, depth: 1)
             return (put, get)
         }
         try step("reset between phases") { try driver.reset(endpoint: endpoint) }
@@ -127,7 +131,8 @@ struct TmemDriver: ServerDriver {
 
 /// redis-server: plain connections; FLUSHALL SYNC empties it between phases.
 struct RedisDriver: ServerDriver {
-    func openLanes(_ count: Int, endpoint: Endpoint, name: String) throws -> (lanes: [Lane<RedisWire>], maxDepth: Int?) {
+    func openLanes(_ count: Int, endpoint: Endpoint, name: String) throws -> (lanes: [Lane<RedisWire>], maxDepth: Int?)
+    {
         let lanes = try (0..<count).map { _ in Lane(socket: try Socket(connectingTo: endpoint), wire: RedisWire()) }
         return (lanes, nil)
     }

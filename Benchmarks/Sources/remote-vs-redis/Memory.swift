@@ -2,9 +2,9 @@
 // metadata bytes; its key names are not settled, so they are matched loosely) and Redis's `INFO memory`
 // `used_memory` — plus the resident-set growth of either process, the fallback that needs no cooperation.
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// tmemd's own account of its memory, read from the STATS reply's `host` object.
@@ -58,7 +58,8 @@ struct TmemHostMemory {
     /// `key=value` for every field, for the table.
     var summary: String {
         guard parsed else { return "STATS JSON unreadable" }
-        return fields.isEmpty ? "no numeric fields in host" : fields.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        return fields.isEmpty
+            ? "no numeric fields in host" : fields.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
     }
 }
 
@@ -73,12 +74,19 @@ enum JSONValue: Decodable {
 
     init(from decoder: any Decoder) throws {
         let value = try decoder.singleValueContainer()
-        if value.decodeNil() { self = .null }
-        else if let b = try? value.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? value.decode(Double.self) { self = .number(n) }
-        else if let s = try? value.decode(String.self) { self = .string(s) }
-        else if let a = try? value.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try value.decode([String: JSONValue].self)) }
+        if value.decodeNil() {
+            self = .null
+        } else if let b = try? value.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = try? value.decode(Double.self) {
+            self = .number(n)
+        } else if let s = try? value.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? value.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try value.decode([String: JSONValue].self))
+        }
     }
 }
 

@@ -146,12 +146,16 @@ final class RedisWire: PageWire {
         case (.put, UInt8(ascii: "+")):
             return (eol + 2, .stored)
         case (_, UInt8(ascii: "-")):
-            return (eol + 2, .refused(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[1..<eol]), as: UTF8.self)))
+            return (
+                eol + 2, .refused(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[1..<eol]), as: UTF8.self))
+            )
         case (.get, UInt8(ascii: "$")):
             let length = try RESP.decimal(bytes, 1, eol)
             if length < 0 { return (eol + 2, .miss) }
             guard bytes.count >= eol + 2 + length + 2 else { return nil }
-            return (eol + 2 + length + 2, .page(UnsafeRawBufferPointer(rebasing: bytes[(eol + 2)..<(eol + 2 + length)])))
+            return (
+                eol + 2 + length + 2, .page(UnsafeRawBufferPointer(rebasing: bytes[(eol + 2)..<(eol + 2 + length)]))
+            )
         default:
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<min(eol, 80)]), as: UTF8.self)
             throw BenchError("redis-server answered a \(op == .put ? "SET" : "GET") of p:\(index) with \(text)")

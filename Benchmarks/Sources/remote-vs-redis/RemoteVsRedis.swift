@@ -10,7 +10,7 @@ import ArgumentParser
 import TmemReplay
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Which servers to measure.
@@ -71,14 +71,17 @@ struct RemoteVsRedis: ParsableCommand {
         if servers != .tmemd {
             redisPath = redisServer ?? findOnPath("redis-server")
             if redisPath == nil {
-                print("redis-server is not on PATH: install it with `apt-get install redis-server` to compare; "
-                    + "measuring tmemd alone (redis figures are null)")
+                print(
+                    "redis-server is not on PATH: install it with `apt-get install redis-server` to compare; "
+                        + "measuring tmemd alone (redis figures are null)")
             }
         }
         let redisVersion = redisPath.flatMap { versionOfRedis($0) }
         print("remote-vs-redis: \(plan.pages) pages of 4 KiB from \(corpus!), get order seed \(seed)")
-        print("servers: " + [tmemdPath.map { "tmemd \($0)" }, redisPath.map { "redis-server \($0) (\(redisVersion ?? "?"))" }]
-            .compactMap { $0 }.joined(separator: ", "))
+        print(
+            "servers: "
+                + [tmemdPath.map { "tmemd \($0)" }, redisPath.map { "redis-server \($0) (\(redisVersion ?? "?"))" }]
+                .compactMap { $0 }.joined(separator: ", "))
         print("placement: \(CPUPlacement.summary)")
 
         let scratch = try ScratchDirectory()
@@ -111,7 +114,9 @@ struct RemoteVsRedis: ParsableCommand {
         for transport in Transport.allCases { print(report.table(transport), terminator: "") }
         let mismatches = report.totalMismatches
         if mismatches > 0 { print("PAGES DIFFER: \(mismatches) gets did not return the page that was put") }
-        let placement = CPUPlacement.plan.map { "servers on cpu \($0.server), load generator on cpu \($0.loadGenerator)" }
+        let placement = CPUPlacement.plan.map {
+            "servers on cpu \($0.server), load generator on cpu \($0.loadGenerator)"
+        }
         print(report.json(placement: placement ?? "not pinned", redisVersion: redisVersion))
         if mismatches > 0 { throw ExitCode.failure }
     }

@@ -18,8 +18,10 @@ struct Report {
         guard let f = figures[transport] else { return "" }
         let c = "\(plan.connections)x\(f.tmem?.depth16 ?? plan.depth)"
         var out = "\n== \(transport.label): \(pages) pages of 4 KiB ==\n"
-        out += pad("phase", 26) + pad("tmemd ops/s", 13, right: true) + pad("p50 us", 9, right: true)
-            + pad("p99 us", 9, right: true) + "  |" + pad("redis ops/s", 13, right: true) + pad("p50 us", 9, right: true)
+        out +=
+            pad("phase", 26) + pad("tmemd ops/s", 13, right: true) + pad("p50 us", 9, right: true)
+            + pad("p99 us", 9, right: true) + "  |" + pad("redis ops/s", 13, right: true)
+            + pad("p50 us", 9, right: true)
             + pad("p99 us", 9, right: true) + "  | tmemd/redis\n"
         let rows: [(String, KeyPath<SideFigures, PhaseResult>)] = [
             ("put, 1 conn, sync", \.put1c), ("get, 1 conn, sync", \.get1c),
@@ -29,7 +31,11 @@ struct Report {
             let t = f.tmem?[keyPath: path]
             let r = f.redis?[keyPath: path]
             out += pad(name, 26) + cells(t) + "  |" + cells(r) + "  | "
-            if let t, let r, r.opsPerSecond > 0 { out += fixed2(t.opsPerSecond / r.opsPerSecond) + "x" } else { out += "-" }
+            if let t, let r, r.opsPerSecond > 0 {
+                out += fixed2(t.opsPerSecond / r.opsPerSecond) + "x"
+            } else {
+                out += "-"
+            }
             out += "\n"
         }
         if let t = f.tmemCompressed {
@@ -43,7 +49,8 @@ struct Report {
             out += "\(name) syscalls per request (write/read/poll):"
             for phase in [side.put1c, side.get1c, side.put16, side.get16] {
                 let n = Double(max(phase.requests, 1))
-                out += " \(phase.op) \(fixed2(Double(phase.writes) / n))/\(fixed2(Double(phase.reads) / n))/\(fixed2(Double(phase.polls) / n))"
+                out +=
+                    " \(phase.op) \(fixed2(Double(phase.writes) / n))/\(fixed2(Double(phase.reads) / n))/\(fixed2(Double(phase.polls) / n))"
             }
             out += "\n"
         }
@@ -51,18 +58,21 @@ struct Report {
             let m = t.memory
             out += "tmemd memory for the corpus: STATS \(mebibytes(m.serverReported))"
             if let host = m.tmemHost {
-                out += " (used \(mebibytes(host.usedBytes)), pool \(mebibytes(host.poolBytes)), "
+                out +=
+                    " (used \(mebibytes(host.usedBytes)), pool \(mebibytes(host.poolBytes)), "
                     + "metadata \(mebibytes(host.metadataBytes)))"
             }
             out += "; VmRSS growth \(mebibytes(m.rssGrowth))\n"
             out += "  STATS host: \(m.tmemHost?.summary ?? "n/a")\n"
             if let tc = f.tmemCompressed {
-                out += "  with client compression: STATS \(mebibytes(tc.memory.serverReported)), "
+                out +=
+                    "  with client compression: STATS \(mebibytes(tc.memory.serverReported)), "
                     + "\(tc.put1c.compressedRequests) of \(tc.put1c.requests) puts sent as LZ4 blocks\n"
             }
         }
         if let r = f.redis {
-            out += "redis memory for the corpus: used_memory \(mebibytes(r.memory.serverReported)) "
+            out +=
+                "redis memory for the corpus: used_memory \(mebibytes(r.memory.serverReported)) "
                 + "(growth \(mebibytes(r.memory.serverReportedGrowth))); VmRSS growth \(mebibytes(r.memory.rssGrowth))\n"
         }
         out += "corpus bytes: \(mebibytes(pages * 4096))\n"
@@ -71,7 +81,8 @@ struct Report {
             for (label, path) in rows {
                 let phase = side[keyPath: path]
                 guard phase.refusals + phase.mismatches > 0 else { continue }
-                out += "\(name) \(label): \(phase.mismatches) mismatches (\(phase.misses) misses, \(phase.damaged) damaged), "
+                out +=
+                    "\(name) \(label): \(phase.mismatches) mismatches (\(phase.misses) misses, \(phase.damaged) damaged), "
                     + "\(phase.refusals) refusals\(phase.firstRefusal.map { ", first: " + $0 } ?? "")\n"
             }
         }
@@ -107,15 +118,24 @@ struct Report {
             let t = f.tmem
             let r = f.redis
             pairs += [
-                ("tmem_put_1c_ops" + s, number(t?.put1c.opsPerSecond)), ("tmem_get_1c_ops" + s, number(t?.get1c.opsPerSecond)),
-                ("redis_set_1c_ops" + s, number(r?.put1c.opsPerSecond)), ("redis_get_1c_ops" + s, number(r?.get1c.opsPerSecond)),
-                ("tmem_put_1c_p50_us" + s, number(t?.put1c.p50Micros)), ("tmem_put_1c_p99_us" + s, number(t?.put1c.p99Micros)),
-                ("tmem_get_1c_p50_us" + s, number(t?.get1c.p50Micros)), ("tmem_get_1c_p99_us" + s, number(t?.get1c.p99Micros)),
-                ("redis_set_1c_p50_us" + s, number(r?.put1c.p50Micros)), ("redis_set_1c_p99_us" + s, number(r?.put1c.p99Micros)),
-                ("redis_get_1c_p50_us" + s, number(r?.get1c.p50Micros)), ("redis_get_1c_p99_us" + s, number(r?.get1c.p99Micros)),
-                ("tmem_put_16x16_ops" + s, number(t?.put16.opsPerSecond)), ("tmem_get_16x16_ops" + s, number(t?.get16.opsPerSecond)),
-                ("redis_set_16x16_ops" + s, number(r?.put16.opsPerSecond)), ("redis_get_16x16_ops" + s, number(r?.get16.opsPerSecond)),
-                ("tmem_get_16x16_p99_us" + s, number(t?.get16.p99Micros)), ("redis_get_16x16_p99_us" + s, number(r?.get16.p99Micros)),
+                ("tmem_put_1c_ops" + s, number(t?.put1c.opsPerSecond)),
+                ("tmem_get_1c_ops" + s, number(t?.get1c.opsPerSecond)),
+                ("redis_set_1c_ops" + s, number(r?.put1c.opsPerSecond)),
+                ("redis_get_1c_ops" + s, number(r?.get1c.opsPerSecond)),
+                ("tmem_put_1c_p50_us" + s, number(t?.put1c.p50Micros)),
+                ("tmem_put_1c_p99_us" + s, number(t?.put1c.p99Micros)),
+                ("tmem_get_1c_p50_us" + s, number(t?.get1c.p50Micros)),
+                ("tmem_get_1c_p99_us" + s, number(t?.get1c.p99Micros)),
+                ("redis_set_1c_p50_us" + s, number(r?.put1c.p50Micros)),
+                ("redis_set_1c_p99_us" + s, number(r?.put1c.p99Micros)),
+                ("redis_get_1c_p50_us" + s, number(r?.get1c.p50Micros)),
+                ("redis_get_1c_p99_us" + s, number(r?.get1c.p99Micros)),
+                ("tmem_put_16x16_ops" + s, number(t?.put16.opsPerSecond)),
+                ("tmem_get_16x16_ops" + s, number(t?.get16.opsPerSecond)),
+                ("redis_set_16x16_ops" + s, number(r?.put16.opsPerSecond)),
+                ("redis_get_16x16_ops" + s, number(r?.get16.opsPerSecond)),
+                ("tmem_get_16x16_p99_us" + s, number(t?.get16.p99Micros)),
+                ("redis_get_16x16_p99_us" + s, number(r?.get16.p99Micros)),
                 ("tmem_16x16_depth" + s, integer(t?.depth16)),
                 ("tmem_mem_bytes" + s, integer(t.flatMap { $0.memory.serverReported ?? $0.memory.rssGrowth })),
                 ("tmem_mem_source" + s, t.map { $0.memory.serverReported != nil ? "\"stats\"" : "\"rss\"" } ?? "null"),
@@ -123,7 +143,10 @@ struct Report {
                 ("redis_used_memory" + s, integer(r?.memory.serverReported)),
                 ("redis_used_memory_growth" + s, integer(r?.memory.serverReportedGrowth)),
                 ("redis_rss_growth_bytes" + s, integer(r?.memory.rssGrowth)),
-                ("mismatches" + s, "\((t?.mismatches ?? 0) + (r?.mismatches ?? 0) + (f.tmemCompressed?.mismatches ?? 0))"),
+                (
+                    "mismatches" + s,
+                    "\((t?.mismatches ?? 0) + (r?.mismatches ?? 0) + (f.tmemCompressed?.mismatches ?? 0))"
+                ),
             ]
             if let tc = f.tmemCompressed {
                 pairs += [

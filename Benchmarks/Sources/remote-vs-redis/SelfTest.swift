@@ -19,8 +19,9 @@ enum SelfTest {
         }
 
         // Header layout, byte by byte.
-        var header = FrameHeader(op: .put, flags: TmemFlag.quiet, requestID: 0x0403_0201, pool: 0x0807_0605,
-                                 object: 0x100F_0E0D_0C0B_0A09, index: 0x1413_1211)
+        var header = FrameHeader(
+            op: .put, flags: TmemFlag.quiet, requestID: 0x0403_0201, pool: 0x0807_0605,
+            object: 0x100F_0E0D_0C0B_0A09, index: 0x1413_1211)
         header.status = 0x21
         header.count = 0x0201
         header.length = 0x1817_1615
@@ -43,13 +44,18 @@ enum SelfTest {
 
         // Checksums: the core's tmem32 against the document's pseudocode, written out again here.
         var rng = SeededGenerator(seed: 42)
-        let samples: [[UInt8]] = [[], [1], Array(0..<31), Array(0..<32), (0..<4096).map { _ in UInt8.random(in: 0...255, using: &rng) }]
-        check("tmem32 matches docs/PROTOCOL.md's pseudocode (0, 1, 31, 32, 4096 bytes)",
-              samples.allSatisfy { s in s.withUnsafeBytes { tmem32($0) } == documentedChecksum(s) })
+        let samples: [[UInt8]] = [
+            [], [1], Array(0..<31), Array(0..<32), (0..<4096).map { _ in UInt8.random(in: 0...255, using: &rng) },
+        ]
+        check(
+            "tmem32 matches docs/PROTOCOL.md's pseudocode (0, 1, 31, 32, 4096 bytes)",
+            samples.allSatisfy { s in s.withUnsafeBytes { tmem32($0) } == documentedChecksum(s) })
         var described = FrameHeader(op: .auth)
         let payload: [UInt8] = Array(repeating: 7, count: 32)
         payload.withUnsafeBytes { described.describe(payload: $0) }
-        check("describe sets length and checksum", described.length == 32 && described.checksum == documentedChecksum(payload))
+        check(
+            "describe sets length and checksum",
+            described.length == 32 && described.checksum == documentedChecksum(payload))
         [UInt8]().withUnsafeBytes { described.describe(payload: $0) }
         check("an empty payload has checksum 0", described.length == 0 && described.checksum == 0)
 
@@ -58,28 +64,38 @@ enum SelfTest {
         check("HELLO payload: name length, name", TmemHandshake.helloPayload(name: "ab", join: nil) == [2, 97, 98])
         let challengeBytes = Array(repeating: UInt8(9), count: 32) + [0x00, 0x10, 0x00, 0x00, 0x01]
         let challenge = try? TmemHandshake.Challenge(payload: challengeBytes)
-        check("CHALLENGE: nonce, page size u32, secret required u8",
-              challenge?.nonce == Array(repeating: 9, count: 32) && challenge?.pageSize == 4096 && challenge?.secretRequired == true)
+        check(
+            "CHALLENGE: nonce, page size u32, secret required u8",
+            challenge?.nonce == Array(repeating: 9, count: 32) && challenge?.pageSize == 4096
+                && challenge?.secretRequired == true)
         check("a short CHALLENGE is refused", (try? TmemHandshake.Challenge(payload: [1, 2, 3])) == nil)
         let welcomeBytes: [UInt8] = [1, 0, 0, 0, 0, 0, 0, 0] + token + [0x00, 0x10, 0, 0, 0x00, 0x01, 0, 0, 64, 0]
         let welcome = try? TmemHandshake.Welcome(payload: welcomeBytes)
-        check("WELCOME: session id, token, page size, in flight, batch",
-              welcome?.sessionID == 1 && welcome?.token == token && welcome?.pageSize == 4096
+        check(
+            "WELCOME: session id, token, page size, in flight, batch",
+            welcome?.sessionID == 1 && welcome?.token == token && welcome?.pageSize == 4096
                 && welcome?.maxInFlight == 256 && welcome?.maxBatch == 64)
         let join = welcome?.joinBytes ?? []
         check("JOIN names the session: id (u64) then token, 24 bytes", join == [1, 0, 0, 0, 0, 0, 0, 0] + token)
-        check("HELLO JOIN payload: name length, name, session id, token",
-              TmemHandshake.helloPayload(name: "ab", join: join) == [2, 97, 98, 1, 0, 0, 0, 0, 0, 0, 0] + token)
+        check(
+            "HELLO JOIN payload: name length, name, session id, token",
+            TmemHandshake.helloPayload(name: "ab", join: join) == [2, 97, 98, 1, 0, 0, 0, 0, 0, 0, 0] + token)
         let rfcKey = Array("Jefe".utf8)
-        let rfcMAC = Array(HMAC<SHA256>.authenticationCode(
-            for: Array("what do ya want for nothing?".utf8), using: SymmetricKey(data: rfcKey)))
-        check("HMAC-SHA256 gives RFC 4231 test case 2", hex(rfcMAC) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        let rfcMAC = Array(
+            HMAC<SHA256>.authenticationCode(
+                for: Array("what do ya want for nothing?".utf8), using: SymmetricKey(data: rfcKey)))
+        check(
+            "HMAC-SHA256 gives RFC 4231 test case 2",
+            hex(rfcMAC) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
         let nonce = Array(repeating: UInt8(1), count: 32)
         let proof = TmemHandshake.proof(secret: rfcKey, nonce: nonce, name: "n", join: join)
-        let manual = Array(HMAC<SHA256>.authenticationCode(
-            for: Array("tmem-auth-1".utf8) + nonce + Array("n".utf8) + [1, 0, 0, 0, 0, 0, 0, 0] + token,
-            using: SymmetricKey(data: rfcKey)))
-        check("AUTH proof is HMAC(secret, \"tmem-auth-1\" ‖ nonce ‖ name ‖ session id ‖ token)", proof == manual && proof.count == 32)
+        let manual = Array(
+            HMAC<SHA256>.authenticationCode(
+                for: Array("tmem-auth-1".utf8) + nonce + Array("n".utf8) + [1, 0, 0, 0, 0, 0, 0, 0] + token,
+                using: SymmetricKey(data: rfcKey)))
+        check(
+            "AUTH proof is HMAC(secret, \"tmem-auth-1\" ‖ nonce ‖ name ‖ session id ‖ token)",
+            proof == manual && proof.count == 32)
 
         // The workload's frames, through the same code the load generator uses.
         wireChecks(check: check)
@@ -93,8 +109,9 @@ enum SelfTest {
         let out = IOBuffer(capacity: 1 << 16)
         page.withUnsafeBytes { tmem.appendRequest(.put, index: 77, page: $0, requestID: 9, to: out) }
         let put = try? FrameHeader(decoding: out.readable)
-        check("PUT: op 0x12, pool, object 0, index, length 4096, tmem32 of the page, then the page",
-              put?.op == 0x12 && put?.pool == 5 && put?.object == 0 && put?.index == 77 && put?.requestID == 9
+        check(
+            "PUT: op 0x12, pool, object 0, index, length 4096, tmem32 of the page, then the page",
+            put?.op == 0x12 && put?.pool == 5 && put?.object == 0 && put?.index == 77 && put?.requestID == 9
                 && put?.length == 4096 && put?.checksum == documentedChecksum(page)
                 && Array(out.readable[36...]) == page)
         // A reply to it, and a GET's reply with the page: what tmemd would send back.
@@ -107,80 +124,120 @@ enum SelfTest {
             return b + payload
         }
         let putOK = reply(.put, status: 0, payload: [])
-        check("a PUT's ok reply parses as stored, 36 bytes", putOK.withUnsafeBytes {
-            guard let (n, o) = try? tmem.parseReply($0, op: .put, index: 77, requestID: 9), case .stored = o else { return false }
-            return n == 36
-        })
+        check(
+            "a PUT's ok reply parses as stored, 36 bytes",
+            putOK.withUnsafeBytes {
+                guard let (n, o) = try? tmem.parseReply($0, op: .put, index: 77, requestID: 9), case .stored = o else {
+                    return false
+                }
+                return n == 36
+            })
         let getOK = reply(.get, status: 0, payload: page)
-        check("a GET's reply parses as the page; a partial one waits", try getOK.withUnsafeBytes { raw in
-            let partial = try tmem.parseReply(UnsafeRawBufferPointer(rebasing: raw[..<100]), op: .get, index: 77, requestID: 9)
-            guard partial == nil, let (n, o) = try? tmem.parseReply(raw, op: .get, index: 77, requestID: 9), case .page(let p) = o
-            else { return false }
-            return n == 36 + 4096 && Array(p) == page
-        })
+        check(
+            "a GET's reply parses as the page; a partial one waits",
+            try getOK.withUnsafeBytes { raw in
+                let partial = try tmem.parseReply(
+                    UnsafeRawBufferPointer(rebasing: raw[..<100]), op: .get, index: 77, requestID: 9)
+                guard partial == nil, let (n, o) = try? tmem.parseReply(raw, op: .get, index: 77, requestID: 9),
+                    case .page(let p) = o
+                else { return false }
+                return n == 36 + 4096 && Array(p) == page
+            })
         var damaged = getOK
         damaged[100] ^= 1
-        check("a GET reply failing its checksum is damaged", damaged.withUnsafeBytes {
-            guard let (_, o) = try? tmem.parseReply($0, op: .get, index: 77, requestID: 9), case .damaged = o else { return false }
-            return true
-        })
-        check("a miss parses as a miss", reply(.get, status: 1, payload: []).withUnsafeBytes {
-            guard let (_, o) = try? tmem.parseReply($0, op: .get, index: 77, requestID: 9), case .miss = o else { return false }
-            return true
-        })
-        check("a reply to another request id is an error",
-              (try? reply(.get, status: 0, payload: page, id: 10).withUnsafeBytes {
-                  try tmem.parseReply($0, op: .get, index: 77, requestID: 9) }) == nil)
+        check(
+            "a GET reply failing its checksum is damaged",
+            damaged.withUnsafeBytes {
+                guard let (_, o) = try? tmem.parseReply($0, op: .get, index: 77, requestID: 9), case .damaged = o else {
+                    return false
+                }
+                return true
+            })
+        check(
+            "a miss parses as a miss",
+            reply(.get, status: 1, payload: []).withUnsafeBytes {
+                guard let (_, o) = try? tmem.parseReply($0, op: .get, index: 77, requestID: 9), case .miss = o else {
+                    return false
+                }
+                return true
+            })
+        check(
+            "a reply to another request id is an error",
+            (try? reply(.get, status: 0, payload: page, id: 10).withUnsafeBytes {
+                try tmem.parseReply($0, op: .get, index: 77, requestID: 9)
+            }) == nil)
 
         let lz4 = try! TmemWire(pool: 5, clientCompression: true)
         out.clear()
         page.withUnsafeBytes { lz4.appendRequest(.put, index: 77, page: $0, requestID: 9, to: out) }
-        check("a client-compressed PUT: flag COMPRESSED, an LZ4 block shorter than a page that expands to it", try {
-            let h = try FrameHeader(decoding: out.readable)
-            guard h.flags == TmemFlag.compressed, h.length < 4096, out.readableCount == 36 + Int(h.length) else { return false }
-            var decompressor = try PageCompressor(algorithm: .lz4)
-            var back = [UInt8](repeating: 0, count: 4096)
-            try back.withUnsafeMutableBytes { try decompressor.decompress(UnsafeRawBufferPointer(rebasing: out.readable[36...]), into: $0) }
-            return back == page && lz4.compressedRequests == 1
-                && h.checksum == documentedChecksum(Array(out.readable[36...]))
-        }())
+        check(
+            "a client-compressed PUT: flag COMPRESSED, an LZ4 block shorter than a page that expands to it",
+            try {
+                let h = try FrameHeader(decoding: out.readable)
+                guard h.flags == TmemFlag.compressed, h.length < 4096, out.readableCount == 36 + Int(h.length) else {
+                    return false
+                }
+                var decompressor = try PageCompressor(algorithm: .lz4)
+                var back = [UInt8](repeating: 0, count: 4096)
+                try back.withUnsafeMutableBytes {
+                    try decompressor.decompress(UnsafeRawBufferPointer(rebasing: out.readable[36...]), into: $0)
+                }
+                return back == page && lz4.compressedRequests == 1
+                    && h.checksum == documentedChecksum(Array(out.readable[36...]))
+            }())
         out.clear()
         var noise = SeededGenerator(seed: 7)
         let random = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &noise) }
         random.withUnsafeBytes { lz4.appendRequest(.put, index: 78, page: $0, requestID: 10, to: out) }
-        check("an incompressible page goes plain even with client compression",
-              (try? FrameHeader(decoding: out.readable))?.flags == 0 && out.readableCount == 36 + 4096)
+        check(
+            "an incompressible page goes plain even with client compression",
+            (try? FrameHeader(decoding: out.readable))?.flags == 0 && out.readableCount == 36 + 4096)
 
         let redis = RedisWire()
         out.clear()
         page.withUnsafeBytes { redis.appendRequest(.put, index: 1234, page: $0, requestID: 0, to: out) }
         let setHead = Array("*3\r\n$3\r\nSET\r\n$6\r\np:1234\r\n$4096\r\n".utf8)
-        check("SET p:1234 <4096 bytes> in RESP",
-              Array(out.readable) == setHead + page + Array("\r\n".utf8))
+        check(
+            "SET p:1234 <4096 bytes> in RESP",
+            Array(out.readable) == setHead + page + Array("\r\n".utf8))
         out.clear()
         redis.appendRequest(.get, index: 0, page: UnsafeRawBufferPointer(start: nil, count: 0), requestID: 0, to: out)
         check("GET p:0 in RESP", Array(out.readable) == Array("*2\r\n$3\r\nGET\r\n$3\r\np:0\r\n".utf8))
         let bulk = Array("$4096\r\n".utf8) + page + Array("\r\n".utf8)
-        check("a bulk reply parses as the page", bulk.withUnsafeBytes {
-            guard let (n, o) = try? redis.parseReply($0, op: .get, index: 0, requestID: 0), case .page(let p) = o else { return false }
-            return n == bulk.count && Array(p) == page
-        })
-        check("$-1 is a miss, +OK stored, -ERR a refusal", Array("$-1\r\n+OK\r\n-ERR oom\r\n".utf8).withUnsafeBytes { raw in
-            guard let (a, miss) = try? redis.parseReply(raw, op: .get, index: 0, requestID: 0), case .miss = miss,
-                let (b, ok) = try? redis.parseReply(UnsafeRawBufferPointer(rebasing: raw[a...]), op: .put, index: 0, requestID: 0),
-                case .stored = ok,
-                let (_, err) = try? redis.parseReply(UnsafeRawBufferPointer(rebasing: raw[(a + b)...]), op: .put, index: 0, requestID: 0),
-                case .refused(let why) = err
-            else { return false }
-            return why == "ERR oom"
-        })
-        check("INFO's used_memory field is read", redisInfoField("# Memory\r\nused_memory:123\r\nused_memory_human:1K\r\n", "used_memory") == 123)
-        let stats = TmemHostMemory(statsJSON: Array(#"{"host":{"capacity_bytes":9,"used_bytes":100,"metadata_bytes":20,"pages":3},"clients":[]}"#.utf8))
-        check("STATS host: used bytes are the total (they include metadata), capacity is not memory",
-              stats.usedBytes == 100 && stats.metadataBytes == 20 && stats.totalBytes == 100)
-        let split = TmemHostMemory(statsJSON: Array(#"{"host":{"capacity":9,"zpoolBytes":100,"meta":{"bytes":20}}}"#.utf8))
-        check("STATS host without used bytes: pool plus metadata (nested keys too)",
-              split.poolBytes == 100 && split.metadataBytes == 20 && split.totalBytes == 120)
+        check(
+            "a bulk reply parses as the page",
+            bulk.withUnsafeBytes {
+                guard let (n, o) = try? redis.parseReply($0, op: .get, index: 0, requestID: 0), case .page(let p) = o
+                else { return false }
+                return n == bulk.count && Array(p) == page
+            })
+        check(
+            "$-1 is a miss, +OK stored, -ERR a refusal",
+            Array("$-1\r\n+OK\r\n-ERR oom\r\n".utf8).withUnsafeBytes { raw in
+                guard let (a, miss) = try? redis.parseReply(raw, op: .get, index: 0, requestID: 0), case .miss = miss,
+                    let (b, ok) = try? redis.parseReply(
+                        UnsafeRawBufferPointer(rebasing: raw[a...]), op: .put, index: 0, requestID: 0),
+                    case .stored = ok,
+                    let (_, err) = try? redis.parseReply(
+                        UnsafeRawBufferPointer(rebasing: raw[(a + b)...]), op: .put, index: 0, requestID: 0),
+                    case .refused(let why) = err
+                else { return false }
+                return why == "ERR oom"
+            })
+        check(
+            "INFO's used_memory field is read",
+            redisInfoField("# Memory\r\nused_memory:123\r\nused_memory_human:1K\r\n", "used_memory") == 123)
+        let stats = TmemHostMemory(
+            statsJSON: Array(
+                #"{"host":{"capacity_bytes":9,"used_bytes":100,"metadata_bytes":20,"pages":3},"clients":[]}"#.utf8))
+        check(
+            "STATS host: used bytes are the total (they include metadata), capacity is not memory",
+            stats.usedBytes == 100 && stats.metadataBytes == 20 && stats.totalBytes == 100)
+        let split = TmemHostMemory(
+            statsJSON: Array(#"{"host":{"capacity":9,"zpoolBytes":100,"meta":{"bytes":20}}}"#.utf8))
+        check(
+            "STATS host without used bytes: pool plus metadata (nested keys too)",
+            split.poolBytes == 100 && split.metadataBytes == 20 && split.totalBytes == 120)
         check("STATS that are not JSON give no figure", TmemHostMemory(statsJSON: Array("nope".utf8)).totalBytes == nil)
     }
 

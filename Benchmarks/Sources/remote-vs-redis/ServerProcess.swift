@@ -1,7 +1,7 @@
 // remote-vs-redis: one child server process — spawned with its output in a log file, watched, stopped —
 // and the emergency cleanup that a signal (Ctrl-C, SIGTERM) runs so that nothing is left behind.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A server the benchmark started. `stop()` ends it (SIGTERM, then SIGKILL) and reaps it; it is also

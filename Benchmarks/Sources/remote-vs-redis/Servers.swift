@@ -1,7 +1,7 @@
 // remote-vs-redis: starting the two servers the same way — a free loopback port and a Unix socket in a
 // scratch directory, the same CPU, persistence off for Redis — and waiting until each answers.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A private temporary directory (mode 0700) for the sockets, the secret file and the servers' logs.
@@ -46,7 +46,9 @@ final class ScratchDirectory {
     func remove() {
         if let dir = opendir(path) {
             while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                    String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+                }
                 if name != "." && name != ".." { unlink(file(name)) }
             }
             closedir(dir)
@@ -83,7 +85,8 @@ struct ServerLauncher {
         let process = try spawnPinned(
             name: "tmemd", path: binary,
             arguments: [
-                "--listen", "127.0.0.1:\(port)", "--unix", socketPath, "--capacity", "2GiB", "--secret-file", secretPath,
+                "--listen", "127.0.0.1:\(port)", "--unix", socketPath, "--capacity", "2GiB", "--secret-file",
+                secretPath,
             ],
             log: scratch.file("tmemd.log"))
         let server = RunningServer(kind: .tmemd, process: process, tcp: .tcp(port: port), unix: .unix(path: socketPath))
@@ -149,8 +152,9 @@ struct ServerLauncher {
             }
             if monotonicNanos() > deadline {
                 server.process.stop()
-                throw server.process.failure("no answer on \(server.tcp) and \(server.unix) within "
-                    + "\(Int(startupSeconds)) s (last: \(lastError))")
+                throw server.process.failure(
+                    "no answer on \(server.tcp) and \(server.unix) within "
+                        + "\(Int(startupSeconds)) s (last: \(lastError))")
             }
             usleep(20_000)
         }

@@ -1,7 +1,7 @@
 // remote-vs-redis: blocking stream sockets (TCP on loopback, Unix-domain) and the byte buffers the load
 // generator sends from and receives into. The same code carries both servers' traffic.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where a server listens: a loopback TCP port or a Unix-domain socket path.

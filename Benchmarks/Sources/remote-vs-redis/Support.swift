@@ -2,7 +2,7 @@
 import CRemoteBench
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Every failure of the benchmark: a sentence for the operator, printed as is before a non-zero exit.
@@ -40,7 +40,9 @@ enum CPUPlacement {
     ///
     /// - Throws: `BenchError` if the kernel refuses (a CPU outside this process's cpuset).
     static func pinCurrentThread(to cpu: Int32) throws {
-        guard CRemoteBench_pin_to_cpu(cpu) == 0 else { throw BenchError("cannot pin to CPU \(cpu): \(errnoText(errno))") }
+        guard CRemoteBench_pin_to_cpu(cpu) == 0 else {
+            throw BenchError("cannot pin to CPU \(cpu): \(errnoText(errno))")
+        }
     }
 
     /// What the output says about placement.

@@ -25,7 +25,10 @@ final class TmemWire: PageWire {
         if op == .put {
             let payload = out.reserve(page.count)
             var length = page.count
-            if compressor != nil, let n = compressor!.compress(page, into: UnsafeMutableRawBufferPointer(rebasing: payload[..<(page.count - 1)])) {
+            if compressor != nil,
+                let n = compressor!.compress(
+                    page, into: UnsafeMutableRawBufferPointer(rebasing: payload[..<(page.count - 1)]))
+            {
                 header.flags = TmemFlag.compressed
                 out.unreserve(page.count - n)
                 length = n
@@ -138,10 +141,12 @@ enum TmemSession {
             FrameHeader(op: .hello, flags: join == nil ? 0 : TmemFlag.join, requestID: 1),
             TmemHandshake.helloPayload(name: name, join: joinBytes))
         guard hello.header.op == TmemOp.challenge.rawValue else {
-            throw BenchError("tmemd answered HELLO with \(hello.header.opName), status \(TmemStatus.name(hello.header.status))")
+            throw BenchError(
+                "tmemd answered HELLO with \(hello.header.opName), status \(TmemStatus.name(hello.header.status))")
         }
         let challenge = try TmemHandshake.Challenge(payload: hello.payload)
-        let proof = challenge.secretRequired
+        let proof =
+            challenge.secretRequired
             ? TmemHandshake.proof(secret: secret, nonce: challenge.nonce, name: name, join: joinBytes) : []
         let welcome = try reader.exchange(FrameHeader(op: .auth, requestID: 2), proof)
         guard welcome.header.op == TmemOp.welcome.rawValue, welcome.header.status == TmemStatus.ok else {

@@ -160,7 +160,9 @@ enum TmemHandshake {
         init(payload: [UInt8]) throws {
             guard payload.count >= 37 else { throw BenchError("tmemd's CHALLENGE has \(payload.count) bytes, not 37") }
             nonce = Array(payload[0..<32])
-            pageSize = payload.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 32, as: UInt32.self)) }
+            pageSize = payload.withUnsafeBytes {
+                UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 32, as: UInt32.self))
+            }
             secretRequired = payload[36] != 0
         }
     }
