@@ -88,14 +88,14 @@ let package = Package(
         ),
         .target(
             name: "TmemReplay",
-            dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression"]
+            dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemRemote", "TmemWire"]
         ),
         .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile"]),
         .target(
             name: "TmemCLI",
             dependencies: [
                 "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram",
-                "TmemBench", "TmemPaging",
+                "TmemBench", "TmemPaging", "TmemWire", "TmemRemote",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -134,7 +134,10 @@ let package = Package(
         .executableTarget(
             name: "tmemd",
             dependencies: [
-                "TmemServer", "TmemHost", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Tmem", "TmemServer", "TmemHost", "TmemWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -168,6 +171,7 @@ let package = Package(
             dependencies: [
                 "TmemWire", "Tmem", "TmemTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),

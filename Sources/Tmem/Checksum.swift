@@ -13,10 +13,10 @@ public func tmem32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
     var i = 0
     let n = bytes.count
     while i + 32 <= n {
-        a = (a ^ base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x100_0000_01B3
-        b = (b ^ base.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)) &* 0x100_0000_01B3
-        c = (c ^ base.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self)) &* 0x100_0000_01B3
-        d = (d ^ base.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self)) &* 0x100_0000_01B3
+        a = (a ^ UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))) &* 0x100_0000_01B3
+        b = (b ^ UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self))) &* 0x100_0000_01B3
+        c = (c ^ UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self))) &* 0x100_0000_01B3
+        d = (d ^ UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self))) &* 0x100_0000_01B3
         a = (a << 31) | (a >> 33); b = (b << 29) | (b >> 35); c = (c << 27) | (c >> 37); d = (d << 25) | (d >> 39)
         i += 32
     }

@@ -28,6 +28,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Random seed of the data and the access pattern.") var seed: UInt64 = 2026
     @Option(help: "Write the region's frontswap operations to this file as a `tmem replay` trace.")
     var recordTrace: String?
+    @OptionGroup var remote: HostOptions
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
@@ -40,10 +41,14 @@ struct DemoCommand: ParsableCommand {
         // The demo touches the region from this one thread: run it beside the fault handler, so a fault
         // is a hand-off on one CPU rather than a wake-up across two (about 70 us here).
         config.colocation = .pinFaultingThread
-        let paged = try PagedRegion(size: regionBytes, backend: zcache, configuration: config)
+        // With a host: compressed RAM first, the host's RAM second, the swap file last.
+        let host = try remote.makeRemote()
+        let backend: any Backend = host.map { TieredBackend(upper: zcache, lower: $0) } ?? zcache
+        let paged = try PagedRegion(size: regionBytes, backend: backend, configuration: config)
         let pages = paged.pageCount
         say.writeLine("tmem demo: a \(formatByteCount(regionBytes)) heap in a paged region, \(formatByteCount(budgetBytes)) "
-            + "resident, behind it \(formatByteCount(capacityBytes)) of compressed RAM (zcache, lz4) and a swap file; "
+            + "resident, behind it \(formatByteCount(capacityBytes)) of compressed RAM (zcache, lz4)"
+            + (remote.host.map { ", the host at \($0)" } ?? "") + " and a swap file; "
             + "\(config.victimPolicy) victims, write tracking \(paged.isWriteTracking ? "on" : "off")")
         let heap = DemoHeap(pages: pages, seed: seed)
         var report = PhaseReport(say: say, zcache: zcache)

@@ -45,6 +45,9 @@ struct BackendOptions: ParsableArguments {
         transform: parseLevel)
     var level: Int?
 
+    @OptionGroup var remote: HostOptions
+    var host: HostAddress? { remote.host }
+
     /// Refuses Zcache-only options given with an explicit non-Zcache backend (ArgumentParser calls this
     /// for every command that has these options; commands whose default is not Zcache also call
     /// ``validate(defaultKind:)``).
@@ -58,6 +61,11 @@ struct BackendOptions: ParsableArguments {
     /// - Throws: `ValidationError` naming the options that would be ignored.
     func validate(defaultKind kind: BackendKind) throws {
         let chosen = backend ?? kind
+        if chosen == .remote {
+            guard host != nil else { throw ValidationError("--backend remote needs --host ADDR (a tmemd's HOST:PORT or socket path)") }
+            guard capacity == nil else { throw ValidationError("--capacity is the host's to set with --backend remote (tmemd --capacity)") }
+        }
+
         guard chosen != .zcache else { return }
         let given = [compressor != nil ? "--compressor" : nil, level != nil ? "--level" : nil].compactMap { $0 }
         guard !given.isEmpty else { return }
@@ -69,8 +77,42 @@ struct BackendOptions: ParsableArguments {
 
     /// The configuration, with `kind` when no backend was chosen.
     func configuration(defaultKind kind: BackendKind = .ram) -> BackendConfiguration {
-        BackendConfiguration(
+        var configuration = BackendConfiguration(
             kind: backend ?? kind, capacity: capacity ?? 64 << 20, compressor: compressor ?? .lz4, level: level)
+        configuration.host = remote.host
+        configuration.secretFile = remote.secretFile
+        configuration.clientName = remote.clientName
+        return configuration
+    }
+}
+
+/// Where a tmemd host is, and how to authenticate to it.
+struct HostOptions: ParsableArguments {
+    @Option(help: "A tmemd host (HOST:PORT or a Unix socket path): the backend with --backend remote, else the tier behind compressed RAM.", transform: { text in
+        do { return try HostAddress.parse(text) } catch { throw ValidationError("\(error)") }
+    })
+    var host: HostAddress?
+
+    @Option(help: "The host's shared secret (default \(SecretFile.defaultPath)); TCP needs it.")
+    var secretFile: String?
+
+    @Option(help: "This client's name at the host, by which its weight and cap are set (default tmem-PID).")
+    var clientName: String?
+
+    func validate() throws {
+        if host == nil, secretFile != nil || clientName != nil {
+            throw ValidationError("--secret-file and --client-name go with --host")
+        }
+    }
+
+    /// The remote backend, when a host was given.
+    func makeRemote() throws -> RemoteBackend? {
+        guard host != nil else { return nil }
+        var configuration = BackendConfiguration(kind: .remote, capacity: 0)
+        configuration.host = host
+        configuration.secretFile = secretFile
+        configuration.clientName = clientName
+        return try configuration.makeRemote()
     }
 }
 
@@ -101,3 +143,5 @@ import TmemCompression
 import Tmem
 import TmemReplay
 import TmemZcache
+import TmemWire
+import TmemRemote

@@ -31,7 +31,7 @@ final class Area: Sendable {
     let enabled = Atomic<Bool>(true)
     /// Serialises init and invalidate_area of this area.
     let control = Mutex(())
-    let stripes: StripeArray
+    let stripes: MutexArray<FrontswapCounters>
 
     init(id: SwapArea, pages: Int, pool: PoolID, device: any BackingDevice) {
         self.id = id
@@ -40,7 +40,7 @@ final class Area: Sendable {
         self.device = device
         tmemMap = AtomicBitmap(count: pages)
         diskMap = AtomicBitmap(count: pages)
-        stripes = StripeArray(count: Self.stripeCount)
+        stripes = MutexArray(count: Self.stripeCount) { FrontswapCounters() }
     }
 
     /// The key of a slot's page: one object per area, the offset as index.
@@ -54,7 +54,7 @@ final class Area: Sendable {
     func withSlot<R, E: Error>(
         _ offset: Int, _ body: (inout FrontswapCounters) throws(E) -> R
     ) throws(E) -> R {
-        try stripes[offset % Self.stripeCount].withLock(body)
+        try stripes.withLock(offset % Self.stripeCount, body)
     }
 
     /// The stripes of a set of slots, as a 128-bit mask (``stripeCount`` is 128).
@@ -70,77 +70,19 @@ final class Area: Sendable {
     func withSlots<R, E: Error>(
         _ stripes: StripeSet, _ body: (inout FrontswapCounters) throws(E) -> R
     ) throws(E) -> R {
-        var remaining = stripes
-        guard let first = remaining.popFirst() else {
+        guard !stripes.isEmpty else {
             var scratch = FrontswapCounters()
             return try body(&scratch)
         }
-        return try self.stripes[first].withLock { (counters: inout FrontswapCounters) throws(E) -> R in
-            remaining.isEmpty ? try body(&counters) : try withSlots(remaining, body)
-        }
+        return try self.stripes.withLocks(stripes, body)
     }
 
     /// The sum of every stripe's counters.
     var counters: FrontswapCounters {
         var total = FrontswapCounters()
         for i in 0..<Self.stripeCount {
-            stripes[i].withLock { total.add($0) }
+            stripes.withLock(i) { total.add($0) }
         }
         return total
-    }
-}
-
-/// A fixed array of mutexes, each guarding one stripe's counters. Mutexes cannot live in a Swift Array
-/// (they are not copyable), so this owns a buffer of them.
-final class StripeArray: @unchecked Sendable {
-    // @unchecked: the buffer is initialised in init and freed in deinit; in between it is reached only
-    // through Mutex.withLock, which makes every access to the guarded value exclusive.
-    private let locks: UnsafeMutablePointer<Mutex<FrontswapCounters>>
-    private let count: Int
-
-    init(count: Int) {
-        self.count = count
-        locks = .allocate(capacity: count)
-        for i in 0..<count { (locks + i).initialize(to: Mutex(FrontswapCounters())) }
-    }
-
-    deinit {
-        _ = locks.deinitialize(count: count)
-        locks.deallocate()
-    }
-
-    @inline(__always)
-    subscript(i: Int) -> UnsafeMutablePointer<Mutex<FrontswapCounters>> { locks + i }
-}
-
-extension UnsafeMutablePointer where Pointee == Mutex<FrontswapCounters> {
-    @inline(__always)
-    func withLock<R, E: Error>(_ body: (inout FrontswapCounters) throws(E) -> R) throws(E) -> R {
-        try pointee.withLock { (value: inout FrontswapCounters) throws(E) -> R in try body(&value) }
-    }
-}
-
-/// A set of stripe numbers (0..<128) as two words.
-struct StripeSet {
-    var low: UInt64 = 0
-    var high: UInt64 = 0
-
-    var isEmpty: Bool { low == 0 && high == 0 }
-
-    mutating func insert(_ stripe: Int) {
-        if stripe < 64 { low |= 1 << UInt64(stripe) } else { high |= 1 << UInt64(stripe - 64) }
-    }
-
-    /// Removes and returns the lowest stripe.
-    mutating func popFirst() -> Int? {
-        if low != 0 {
-            let bit = low.trailingZeroBitCount
-            low &= low &- 1
-            return bit
-        }
-        guard high != 0 else { return nil }
-        let bit = high.trailingZeroBitCount
-        high &= high &- 1
-        return 64 + bit
     }
 }

@@ -1,4 +1,6 @@
+import NIOCore
 import Tmem
+import TmemWire
 
 extension RemoteBackend {
     /// The host's pool is not counted here (ask the host: `tmem stat --host`); the client knows only
@@ -24,5 +26,34 @@ extension RemoteBackend {
     public var shrinkTarget: Int? {
         let target = session.shrinkTarget.load(ordering: .acquiring)
         return target < 0 ? nil : target
+    }
+}
+
+extension RemoteBackend {
+    /// The host's STATS: a JSON object with the host's totals and one entry per session
+    /// (docs/PROTOCOL.md, "Stats").
+    ///
+    /// - Throws: ``TmemError`` retryable when the host does not answer.
+    public func hostStatisticsJSON() throws(TmemError) -> String {
+        let (connection, _) = try session.connection()
+        let reply = try answer(connection.request(deadline: deadline()) { buffer, id in
+            buffer.writeFrame(FrameHeader(op: .stats, requestID: id))
+        })
+        guard reply.header.status == .ok else { throw .unavailable("the host refused STATS: \(reply.header.status)") }
+        return String(buffer: reply.payload)
+    }
+
+    /// Sends CONFIGURE (an admin session's: a Unix socket, as root or the host's own user).
+    ///
+    /// - Parameter text: `capacity=SIZE` or `NAME:weight=W,cap=SIZE`.
+    /// - Throws: ``TmemError``: invalid argument when the host refused it (not allowed, or malformed).
+    public func configureHost(_ text: String) throws(TmemError) {
+        let (connection, _) = try session.connection()
+        let reply = try answer(connection.request(deadline: deadline()) { buffer, id in
+            var payload = ByteBuffer(string: text)
+            buffer.writeFrame(FrameHeader(op: .configure, requestID: id), payload: payload)
+            payload.clear()
+        })
+        guard reply.header.status == .ok else { throw .invalidArgument("the host refused '\(text)': \(reply.header.status)") }
     }
 }

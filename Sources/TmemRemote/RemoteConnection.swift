@@ -110,6 +110,8 @@ private final class ReplyHandler: ChannelInboundHandler, Sendable {
     private let slots: [ReplySlot]
     private let onNotice: @Sendable (HostNotice) -> Void
     private let onClose: @Sendable () -> Void
+    /// A multi-frame reply (STATS, MORE set) gathered until its last frame; event-loop confined.
+    nonisolated(unsafe) private var gathering: (requestID: UInt32, payload: ByteBuffer)?
 
     init(slots: [ReplySlot], onNotice: @escaping @Sendable (HostNotice) -> Void, onClose: @escaping @Sendable () -> Void) {
         self.slots = slots
@@ -126,6 +128,23 @@ private final class ReplyHandler: ChannelInboundHandler, Sendable {
         case .goAway:
             onNotice(.goAway(String(buffer: frame.payload)))
         default:
+            var frame = frame
+            if frame.header.op == .stats, frame.header.status == .ok {
+                // Gathered, bounded: a reply larger than 16 MiB is a broken host.
+                var part = frame.payload
+                if var (id, payload) = gathering, id == frame.header.requestID {
+                    payload.writeBuffer(&part)
+                    gathering = (id, payload)
+                } else {
+                    gathering = (frame.header.requestID, part)
+                }
+                if frame.header.flags.contains(.more) {
+                    if gathering!.payload.readableBytes > 16 << 20 { context.close(promise: nil) }
+                    return
+                }
+                frame.payload = gathering!.payload
+                gathering = nil
+            }
             let index = Int(frame.header.requestID & (UInt32(RemoteConnection.slotCount) - 1))
             slots[index].complete(frame)
         }

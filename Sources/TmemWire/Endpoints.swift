@@ -9,13 +9,21 @@ public enum HostAddress: Sendable, Hashable, CustomStringConvertible {
     ///
     /// - Throws: ``EndpointError`` naming what is wrong.
     public static func parse(_ text: String) throws(EndpointError) -> HostAddress {
-        if text.hasPrefix("unix:") { return .unix(path: String(text.dropFirst(5))) }
+        if text.hasPrefix("unix:") {
+            guard text.count > 5 else { throw EndpointError("'\(text)' names no socket path") }
+            return .unix(path: String(text.dropFirst(5)))
+        }
         if text.hasPrefix("/") || text.hasPrefix(".") { return .unix(path: text) }
         guard let colon = text.lastIndex(of: ":") else {
             throw EndpointError("'\(text)' is neither HOST:PORT nor a socket path")
         }
         var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.hasPrefix("["), host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+        } else if host.contains(":") {
+            // Unbracketed, "::1" would be the host "::" and the port 1.
+            throw EndpointError("'\(text)': write an IPv6 address in brackets, [ADDRESS]:PORT")
+        }
         guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw EndpointError("'\(text)' has no valid port")
         }
@@ -60,12 +68,13 @@ public enum SecretFile {
 
     /// Reads a secret (a client's side).
     ///
-    /// - Throws: ``EndpointError`` if the file cannot be read or is empty.
+    /// - Throws: ``EndpointError`` if the file cannot be read, is empty or is larger than 4 KiB.
     public static func read(_ path: String) throws(EndpointError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw EndpointError("cannot read the secret file \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 4096)
+        // One byte more than a secret may have, to tell a 4 KiB file from a larger one.
+        var bytes = [UInt8](repeating: 0, count: 4096 + 1)
         var count = 0
         while count < bytes.count {
             let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
@@ -79,7 +88,7 @@ public enum SecretFile {
         return Array(bytes[0..<count])
     }
 
-    /// The host's side: reads the secret, or creates the file (and its directory) with mode 0600 and
+    /// The host's side: reads the secret, or creates the file (and any missing directory, mode 0700) with mode 0600 and
     /// ``generatedLength`` random bytes if it does not exist.
     ///
     /// - Throws: ``EndpointError`` if it cannot be read or made, or if other users may read it (mode
@@ -96,7 +105,8 @@ public enum SecretFile {
     }
 
     private static func create(_ path: String) throws(EndpointError) {
-        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+        // Every missing directory on the way, as `mkdir -p` does: the default's ~/.config may not exist yet.
+        for slash in path.indices where path[slash] == "/" && slash != path.startIndex {
             let dir = String(path[..<slash])
             if mkdir(dir, 0o700) != 0, errno != EEXIST {
                 throw EndpointError("cannot make the directory \(dir) for the secret file: \(String(cString: strerror(errno)))")

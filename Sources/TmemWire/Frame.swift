@@ -41,7 +41,9 @@ public struct FrameHeader: Sendable, Hashable {
 }
 
 /// One entry of a BATCH (docs/PROTOCOL.md, "BATCH"); it names the BATCH header's pool.
-public struct BatchEntry: Sendable {
+///
+/// Equal entries have equal fields and equal payload bytes (`ByteBuffer` compares readable bytes, not storage).
+public struct BatchEntry: Sendable, Equatable {
     public var op: WireOp
     public var flags: WireFlags
     public var status: WireStatus
@@ -71,7 +73,9 @@ public struct BatchEntry: Sendable {
 
 /// A decoded frame: its header, its payload and, for a BATCH, its entries. The parser checks lengths
 /// and limits; the receiver checks payload checksums where it uses a payload (``payloadMatchesChecksum``).
-public struct Frame: Sendable {
+///
+/// Equal frames have equal headers, payload bytes and entries: what a decoder's tests compare.
+public struct Frame: Sendable, Equatable {
     public var header: FrameHeader
     /// A view into the received bytes (no copy); empty for frames without one.
     public var payload: ByteBuffer

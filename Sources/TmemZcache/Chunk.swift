@@ -24,7 +24,7 @@ final class Chunk: @unchecked Sendable {
     let ephemeral: Bool
     /// Its object's record: invalidated when the object is flushed (``ObjectRecord``).
     let record: ObjectRecord
-    /// Its pool's usage in this shard.
+    /// Its pool's place in this shard: the meters its changes go to, and the pool's ephemeral list.
     let usage: UsageCell
     /// Neighbours in its record's chunk list, guarded by the record's ObjectTable shard lock.
     unowned(unsafe) var nextInObject: Chunk?
@@ -38,10 +38,14 @@ final class Chunk: @unchecked Sendable {
     /// LRU neighbours: `older` towards the cold end. Unowned: the shard's table owns every chunk.
     unowned(unsafe) var older: Chunk?
     unowned(unsafe) var newer: Chunk?
+    /// An ephemeral chunk's neighbours in its pool's own LRU list in this shard (``UsageCell``), so the
+    /// coldest pages of one pool are found without walking the others'.
+    unowned(unsafe) var poolOlder: Chunk?
+    unowned(unsafe) var poolNewer: Chunk?
 
-    /// Bytes one chunk costs besides its value array: the object (about 128 bytes after malloc's
+    /// Bytes one chunk costs besides its value array: the object (about 160 bytes after malloc's
     /// rounding) and its share of the shard's hash table (about 32 bytes per entry at its load factor).
-    static let fixedCost = 160
+    static let fixedCost = 192
     /// The most one insertion can add to a chunk's cost (a new chunk, or an array doubling to 64).
     static let maxGrowth = fixedCost + 32 * 8
 
@@ -163,9 +167,29 @@ struct ObjectRef: Equatable {
     var isHuge: Bool { length == 4096 }
 }
 
-/// A pool's usage within one shard: a class so every chunk of the pool in the shard can point at it.
-/// Guarded by the shard's lock.
+/// A pool's place in one shard: a class so every chunk of the pool in the shard can point at it.
+///
+/// It holds the pool's meters (its own first, then those its creator attached), to which every change
+/// of the pool's pages and stored bytes goes, and the shard's LRU list of the pool's ephemeral chunks
+/// (``Chunk/poolOlder``), from which ``Zcache/evictEphemeral(from:chunks:)`` takes the coldest.
+/// The list is guarded by the shard's lock; the meters are atomic.
 final class UsageCell: @unchecked Sendable {
-    // @unchecked: only touched with the owning shard's Mutex held.
-    var usage = PoolUsage()
+    // @unchecked: the list heads are only touched with the owning shard's Mutex held; the meters are
+    // Sendable.
+    let meters: [UsageMeter]
+    unowned(unsafe) var coldest: Chunk?
+    unowned(unsafe) var hottest: Chunk?
+
+    init(meters: [UsageMeter]) { self.meters = meters }
+
+    /// Adds a change to every meter of the pool (shard lock held).
+    @inline(__always)
+    func add(pages: Int, storedBytes: Int) {
+        for meter in meters { meter.add(pages: pages, storedBytes: storedBytes) }
+    }
+
+    /// Counts pages dropped by eviction on every meter of the pool (shard lock held).
+    func countEvicted(_ pages: Int) {
+        for meter in meters { meter.addEvicted(pages) }
+    }
 }

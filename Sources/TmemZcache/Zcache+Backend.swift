@@ -4,7 +4,19 @@ import TmemCompression
 import TmemZPool
 
 extension Zcache {
-    public func createPool(_ kind: PoolKind) throws(TmemError) -> PoolID {
+    public func createPool(_ kind: PoolKind) throws(TmemError) -> PoolID { try createPool(kind, meters: []) }
+
+    /// Creates an empty pool whose every change of pages and stored bytes is also added to `meters`
+    /// (besides the pool's own meter, which ``usage(of:)`` reads): how a host keeps exact per-client and
+    /// host-wide totals without summing pools. A meter may be shared by any number of pools.
+    ///
+    /// - Parameters:
+    ///   - kind: Persistent or ephemeral.
+    ///   - meters: Meters to keep up to date while the pool lives; they see its pages leave when it is
+    ///     destroyed.
+    /// - Returns: The new pool's id.
+    /// - Throws: ``TmemError`` (``TmemError/isTooManyPools``) when ``maxPools`` - 1 pools live.
+    public func createPool(_ kind: PoolKind, meters: [UsageMeter]) throws(TmemError) -> PoolID {
         try poolCreation.withLock { (cursor: inout Int) throws(TmemError) -> PoolID in
             // Slots in turn from after the last one handed out (slot 0 is never used: pool id 0 stays
             // invalid), so a freed slot rests while the others are tried. Through `maxPools` steps, ending
@@ -15,6 +27,7 @@ extension Zcache {
                 guard slot != 0, pools[slot].state.load(ordering: .acquiring) == 0 else { continue }
                 let generation = pools[slot].generation.wrappingAdd(1, ordering: .relaxed).oldValue & 0xF_FFFF
                 let id = generation << 12 | UInt32(slot)
+                pools[slot].metering.withLock { $0 = (id, [UsageMeter()] + meters) }
                 pools[slot].state.store(PoolSlot.encode(id, kind), ordering: .releasing)
                 cursor = slot
                 return PoolID(rawValue: id)
@@ -27,25 +40,37 @@ extension Zcache {
         guard kind(of: pool.rawValue) != nil else { return }
         let slot = pools[Int(pool.rawValue) & (Self.maxPools - 1)]
         let state = slot.state.load(ordering: .acquiring)
-        guard slot.state.compareExchange(expected: state, desired: 0, ordering: .acquiringAndReleasing).exchanged
+        let dying = UInt64(pool.rawValue) << 8 | PoolSlot.dyingKind
+        guard slot.state.compareExchange(expected: state, desired: dying, ordering: .acquiringAndReleasing).exchanged
         else { return }
-        // Dead first: a put that takes a shard lock after the sweep below sees it and refuses.
+        // Dead first: a put that takes a shard lock after the sweep below sees it and refuses. The slot
+        // stays dying (not reusable) until the sweep is done, so the pool's meters see every page leave.
         objects.invalidatePool(pool.rawValue)
         dropChunks { $0.pool == pool.rawValue }
         for shard in shards { shard.state.withLock { _ = $0.usage.removeValue(forKey: pool.rawValue) } }
+        slot.metering.withLock { $0 = (0, []) }
+        slot.state.store(0, ordering: .releasing)
     }
 
     public func putCharged(_ key: Key, page: UnsafeRawBufferPointer) -> (result: PutResult, storedBytesDelta: Int) {
         precondition(page.count == pageSize, "a page is \(pageSize) bytes")
+        return put(key) { target in store(page, target) }
+    }
+
+    /// The frame of every put: refuses a dead pool, takes the object's record before anything else (a
+    /// flush from then on refuses the put), runs `store`, and after a refusal makes sure the key holds
+    /// nothing and leaves no record behind.
+    func put(_ key: Key, _ store: (InsertTarget) -> (result: PutResult, storedBytesDelta: Int))
+        -> (result: PutResult, storedBytesDelta: Int)
+    {
         guard let kind = kind(of: key.pool.rawValue) else {
             rejectNoSuchPool.add(1, ordering: .relaxed)
             return (.refused(.noSuchPool), 0)
         }
-        // The object's record before anything else: a flush from here on refuses this put.
         let name = ObjectName(pool: key.pool.rawValue, object: key.object.rawValue)
         let (record, flushes) = objects.current(name)
         let target = InsertTarget(key: key, place: locate(key), record: record, flushes: flushes, ephemeral: kind == .ephemeral)
-        let outcome = store(page, target)
+        let outcome = store(target)
         guard case .refused = outcome.result else { return outcome }
         // A refused put holds nothing under its key (a refused insertion removed it already), and leaves
         // no record behind.
@@ -60,35 +85,39 @@ extension Zcache {
             poolLimitHit.add(1, ordering: .relaxed)
             return (.refused(.capacity), 0)
         }
-        if let word = sameFilledWord(page) {
-            return target.place.shard.state.withLock { state in
-                finish(insert(target, value: word, same: true, &state))
-            }
-        }
+        if let word = sameFilledWord(page) { return enterSameFilled(word, target) }
         // The compressor slot is held until the entry is in the table, so that compaction (which takes
         // every slot) never sees an allocated object that no entry refers to yet.
         return compressors.with { (slot: inout CompressorPool.Slot) -> (result: PutResult, storedBytesDelta: Int) in
-            let ref: ObjectRef
             switch compressIntoPool(page, &slot) {
             case .failure(let reason): return (.refused(reason), 0)
-            case .success(let stored): ref = stored
+            case .success(let ref): return enter(ref, target)
             }
-            // The object may have opened a new span: check the limit again, with room for the entry,
-            // after dropping ephemeral pages if that is what it takes.
-            if usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed),
-                evictEphemeral(chunks: Self.evictionChunksPerPut) == 0
-                    || usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed)
-            {
-                zpool.free(ZPoolHandle(rawValue: ref.handle))
-                limitHit.store(true, ordering: .relaxed)
-                poolLimitHit.add(1, ordering: .relaxed)
-                return (.refused(.capacity), 0)
-            }
-            return target.place.shard.state.withLock { state in
-                let inserted = insert(target, value: ref.value, same: false, &state)
-                if case .refused = inserted.result { zpool.free(ZPoolHandle(rawValue: ref.handle)) }
-                return finish(inserted)
-            }
+        }
+    }
+
+    /// Enters a same-filled page.
+    func enterSameFilled(_ word: UInt64, _ target: InsertTarget) -> (result: PutResult, storedBytesDelta: Int) {
+        target.place.shard.state.withLock { state in finish(insert(target, value: word, same: true, &state)) }
+    }
+
+    /// Enters a page's new object (its compressor slot held): the object may have opened a new span, so
+    /// the limit is checked again, with room for the entry, after dropping ephemeral pages if that is what
+    /// it takes; the object is freed when the entry is refused.
+    func enter(_ ref: ObjectRef, _ target: InsertTarget) -> (result: PutResult, storedBytesDelta: Int) {
+        if usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed),
+            evictEphemeral(chunks: Self.evictionChunksPerPut) == 0
+                || usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed)
+        {
+            zpool.free(ZPoolHandle(rawValue: ref.handle))
+            limitHit.store(true, ordering: .relaxed)
+            poolLimitHit.add(1, ordering: .relaxed)
+            return (.refused(.capacity), 0)
+        }
+        return target.place.shard.state.withLock { state in
+            let inserted = insert(target, value: ref.value, same: false, &state)
+            if case .refused = inserted.result { zpool.free(ZPoolHandle(rawValue: ref.handle)) }
+            return finish(inserted)
         }
     }
 
@@ -126,7 +155,7 @@ extension Zcache {
     }
 
     /// Copies an object out of the pool into `page`, checking it first (shard lock held).
-    private func decode(
+    func decode(
         _ ref: ObjectRef, of key: Key, into page: UnsafeMutableRawBufferPointer, _ slot: inout CompressorPool.Slot
     ) throws(TmemError) {
         try zpool.withObject(ZPoolHandle(rawValue: ref.handle)) { (object) throws(TmemError) in
@@ -139,14 +168,7 @@ extension Zcache {
                 page.copyMemory(from: bytes)
                 return
             }
-            let compressed = UnsafeRawBufferPointer(rebasing: object[0..<ref.length])
-            if configuration.checksums {
-                let stored = object.loadUnaligned(fromByteOffset: ref.length, as: UInt32.self)
-                guard tmem32(compressed) == stored else {
-                    corruptObjects.add(1, ordering: .relaxed)
-                    throw .corruptPage("the compressed object of \(key) fails its checksum")
-                }
-            }
+            let compressed = try checkedBlock(ref, object, of: key)
             do throws(CompressionError) {
                 try slot.compressor.decompress(compressed, into: page)
             } catch {
@@ -156,13 +178,28 @@ extension Zcache {
         }
     }
 
+    /// The compressed bytes of an object, after its checksum (if any) was verified (shard lock held).
+    func checkedBlock(_ ref: ObjectRef, _ object: UnsafeMutableRawBufferPointer, of key: Key) throws(TmemError)
+        -> UnsafeRawBufferPointer
+    {
+        let compressed = UnsafeRawBufferPointer(rebasing: object[0..<ref.length])
+        if configuration.checksums {
+            let stored = object.loadUnaligned(fromByteOffset: ref.length, as: UInt32.self)
+            guard tmem32(compressed) == stored else {
+                corruptObjects.add(1, ordering: .relaxed)
+                throw .corruptPage("the compressed object of \(key) fails its checksum")
+            }
+        }
+        return compressed
+    }
+
     @discardableResult
     public func flushPage(_ key: Key) -> Bool { flushCharged(key) != nil }
 
     /// Drops one page.
     ///
     /// - Returns: The stored bytes it took, or nil if it was not held.
-    private func flushCharged(_ key: Key) -> Int? {
+    func flushCharged(_ key: Key) -> Int? {
         let place = locate(key)
         return place.shard.state.withLock { state -> Int? in
             guard let chunk = state.chunks[place.chunkKey], chunk.contains(place.bit) else { return nil }
@@ -188,15 +225,12 @@ extension Zcache {
         return dropped
     }
 
+    /// What a live pool holds, from its own meter.
+    ///
+    /// - Complexity: O(1): an uncontended lock and two atomic loads.
     public func usage(of pool: PoolID) -> PoolUsage? {
         guard isLive(pool) else { return nil }
-        var total = PoolUsage()
-        for shard in shards {
-            shard.state.withLock { state in
-                if let cell = state.usage[pool.rawValue] { total.add(cell.usage) }
-            }
-        }
-        return total
+        return pools[Int(pool.rawValue) & (Self.maxPools - 1)].meters(of: pool.rawValue).first?.usage
     }
 
     /// Drops every chunk whose key matches, in every shard.
@@ -223,13 +257,13 @@ extension Zcache {
     func storedBytes(_ ref: ObjectRef) -> Int { ref.isHuge ? pageSize : ref.length + checksumBytes }
 
     /// A page compressed into the pool, or why not.
-    private enum Compressed {
+    enum Compressed {
         case success(ObjectRef)
         case failure(RefusalReason)
     }
 
     /// Compresses a page into a new pool object (outside every shard lock).
-    private func compressIntoPool(_ page: UnsafeRawBufferPointer, _ slot: inout CompressorPool.Slot) -> Compressed {
+    func compressIntoPool(_ page: UnsafeRawBufferPointer, _ slot: inout CompressorPool.Slot) -> Compressed {
         let threshold = configuration.poorCompressionThreshold
         let scratch = UnsafeMutableRawBufferPointer(rebasing: slot.scratch[0..<threshold])
         var ref = ObjectRef(handle: 0, length: pageSize)

@@ -71,20 +71,19 @@ extension Zcache {
         account(&state, chunk.set(bit, value: value, sameFilled: same))
         if !wasPresent {
             state.counters.storedPages += 1
-            chunk.usage.usage.pages += 1
-            chunk.usage.usage.originalBytes += pageSize
             if chunk.ephemeral { ephemeralPages.add(1, ordering: .relaxed) }
         }
+        var bytes = 0
         if same {
             state.counters.sameFilledPages += 1
         } else {
             let ref = ObjectRef(value)
-            let bytes = storedBytes(ref)
+            bytes = storedBytes(ref)
             state.counters.comprDataSize += bytes
-            chunk.usage.usage.storedBytes += bytes
             delta += bytes
             if ref.isHuge { state.counters.hugePages += 1 }
         }
+        chunk.usage.add(pages: wasPresent ? 0 : 1, storedBytes: bytes)
         chunk.lastStore = monotonicNanoseconds()
         linkHottest(chunk, &state)
         return (.stored, delta)
@@ -142,8 +141,7 @@ extension Zcache {
 
     /// Takes one page out of its pool's page counts (its bytes left with ``release``).
     private func forget(_ chunk: Chunk) {
-        chunk.usage.usage.pages -= 1
-        chunk.usage.usage.originalBytes -= pageSize
+        chunk.usage.add(pages: -1, storedBytes: 0)
         if chunk.ephemeral { ephemeralPages.subtract(1, ordering: .relaxed) }
     }
 
@@ -156,16 +154,18 @@ extension Zcache {
         let ref = ObjectRef(chunk.value(bit))
         let bytes = storedBytes(ref)
         counters.comprDataSize -= bytes
-        chunk.usage.usage.storedBytes -= bytes
+        chunk.usage.add(pages: 0, storedBytes: -bytes)
         if ref.isHuge { counters.hugePages -= 1 }
         zpool.free(ZPoolHandle(rawValue: ref.handle))
         freesSinceCompaction.add(1, ordering: .relaxed)
     }
 
-    /// The pool's usage cell in this shard, made on first use.
+    /// The pool's cell in this shard, made on first use with the pool's meters (the put that makes it
+    /// found the pool live under this shard's lock, so its slot still holds them: a destroy drops the
+    /// pool's chunks here, after this lock is released, before it lets the meters go).
     private func usageCell(_ pool: UInt32, _ state: inout ShardState) -> UsageCell {
         if let cell = state.usage[pool] { return cell }
-        let cell = UsageCell()
+        let cell = UsageCell(meters: pools[Int(pool) & (Self.maxPools - 1)].meters(of: pool))
         state.usage[pool] = cell
         return cell
     }
@@ -178,18 +178,48 @@ extension Zcache {
 
     // MARK: LRU lists
 
-    /// Makes a chunk the most recently used of its list (an ephemeral hit).
+    /// Makes a chunk the most recently used of its lists (an ephemeral hit), stamped now, so that the
+    /// coldest chunks of a pool in different shards compare by their last use.
     func touch(_ chunk: Chunk, _ state: inout ShardState) {
         unlinkLRU(chunk, &state)
+        chunk.lastStore = monotonicNanoseconds()
         linkHottest(chunk, &state)
     }
 
     private func unlinkLRU(_ chunk: Chunk, _ state: inout ShardState) {
-        if chunk.ephemeral { unlink(chunk, &state.ephemeral) } else { unlink(chunk, &state.persistent) }
+        if chunk.ephemeral {
+            unlink(chunk, &state.ephemeral)
+            unlinkFromPool(chunk)
+        } else {
+            unlink(chunk, &state.persistent)
+        }
     }
 
     private func linkHottest(_ chunk: Chunk, _ state: inout ShardState) {
-        if chunk.ephemeral { link(chunk, &state.ephemeral) } else { link(chunk, &state.persistent) }
+        if chunk.ephemeral {
+            link(chunk, &state.ephemeral)
+            linkHottestInPool(chunk)
+        } else {
+            link(chunk, &state.persistent)
+        }
+    }
+
+    /// The pool's own list (``UsageCell``), for ephemeral chunks.
+    private func unlinkFromPool(_ chunk: Chunk) {
+        let cell = chunk.usage
+        if let older = chunk.poolOlder { older.poolNewer = chunk.poolNewer } else if cell.coldest === chunk { cell.coldest = chunk.poolNewer }
+        if let newer = chunk.poolNewer { newer.poolOlder = chunk.poolOlder } else if cell.hottest === chunk { cell.hottest = chunk.poolOlder }
+        chunk.poolOlder = nil
+        chunk.poolNewer = nil
+    }
+
+    private func linkHottestInPool(_ chunk: Chunk) {
+        let cell = chunk.usage
+        chunk.poolOlder = cell.hottest
+        chunk.poolNewer = nil
+        cell.hottest?.poolNewer = chunk
+        cell.hottest = chunk
+        if cell.coldest == nil { cell.coldest = chunk }
     }
 
     private func unlink(_ chunk: Chunk, _ list: inout LRUList) {
@@ -223,10 +253,7 @@ extension Zcache {
         while taken < chunks && idle < Self.shardCount {
             let pages = shards[index & (Self.shardCount - 1)].state.withLock { state -> Int in
                 guard let chunk = state.ephemeral.coldest else { return 0 }
-                let key = ChunkKey(pool: chunk.pool, base: chunk.base, object: chunk.object)
-                let count = chunk.count
-                drop(chunk, key, &state)
-                return count
+                return evict(chunk, &state)
             }
             index &+= 1
             if pages == 0 {
@@ -239,6 +266,17 @@ extension Zcache {
         }
         evictedPages.add(dropped, ordering: .relaxed)
         return dropped
+    }
+
+    /// Drops an ephemeral chunk to make room, counting its pages as evicted on its pool's meters (not
+    /// on `evicted_pages`: the caller adds the total).
+    ///
+    /// - Returns: The pages dropped.
+    func evict(_ chunk: Chunk, _ state: inout ShardState) -> Int {
+        let count = chunk.count
+        chunk.usage.countEvicted(count)
+        drop(chunk, ChunkKey(pool: chunk.pool, base: chunk.base, object: chunk.object), &state)
+        return count
     }
 
     /// Decides whether a store may proceed (no shard lock held): refuses at the limit, and keeps refusing

@@ -32,22 +32,27 @@ import TmemZPool
 ///   visits only them, and a put that raced the flush is refused (the record is invalidated first).
 /// - **Sharding.** Chunks are spread over ``shardCount`` shards by a hash of (pool, object, index / 64);
 ///   a shard's Mutex guards its table, its chunks, its two LRU lists (persistent, ephemeral), its pools'
-///   usage cells and its counters. Compression runs outside every shard lock, with a compressor from a
+///   cells (each with the pool's own ephemeral LRU list) and its counters.
+/// - **Meters.** Every pool has a ``UsageMeter`` of its own, and the meters its creator attached
+///   (``createPool(_:meters:)``); each change of a pool's pages is added to all of them under the shard
+///   lock, so ``usage(of:)`` and a host's per-client totals cost an atomic load, and stay exact across
+///   Zcache's own evictions. Compression runs outside every shard lock, with a compressor from a
 ///   small pool; decompression runs under the shard lock, straight from the object, so a concurrent flush
 ///   cannot free it mid-read.
 /// - **Pool ids.** The low 12 bits of an id are its slot (``maxPools`` live pools at once), the high 20 a
 ///   reuse generation, so a destroyed pool's slot is reused at once while its old id names nothing.
 /// - **Capacity.** Usage is the ZPool's span bytes plus metadata. A store that would pass the limit sets
 ///   `limitHit`; from then on stores are refused until usage falls to the accept threshold (hysteresis).
-/// - **Lock ordering:** a compressor slot → a shard lock → an ObjectTable shard lock → ZPool's class
-///   locks. A compaction step takes every compressor slot, then every shard lock in index order.
+/// - **Lock ordering:** a compressor slot → a shard lock → an ObjectTable shard lock or a pool slot's
+///   metering lock → ZPool's class locks. A compaction step takes every compressor slot, then every shard lock in index order.
 ///
 /// ## Caveats
 /// - A compaction step stops every put and get for its duration, and finds the objects of its size
 ///   classes by scanning every entry: O(stored pages) per step, about 1 ms per 100,000 pages. A
 ///   per-class reverse map would make it O(objects moved).
 /// - Ephemeral pages go a chunk (up to 64 neighbouring indexes of one object) at a time, coldest chunk
-///   of each shard in turn: LRU per chunk and per shard, not per page and global.
+///   of each shard in turn: LRU per chunk and per shard, not per page and global. A caller that names
+///   the pools to take from (``evictEphemeral(from:chunks:)``) gets LRU per chunk across shards.
 /// - Each object with pages costs a 96-byte record (counted in `metadata_bytes`).
 public final class Zcache: Backend {
     /// Shards: a power of two, enough that a handful of threads rarely meet on one lock.
@@ -66,6 +71,7 @@ public final class Zcache: Backend {
         var chunks: [ChunkKey: Chunk] = [:]
         var persistent = LRUList()
         var ephemeral = LRUList()
+        /// Per pool with chunks in this shard: its meters and ephemeral LRU list.
         var usage: [UInt32: UsageCell] = [:]
         var counters = ShardCounters()
     }
@@ -241,15 +247,34 @@ public final class Zcache: Backend {
     func isLive(_ pool: PoolID) -> Bool { kind(of: pool.rawValue) != nil }
 }
 
-/// One pool slot's state, in a class so that many can sit in an array: 0 for no pool, else the live
-/// pool's id (bits 8...39) and kind (bits 0...7).
+/// One pool slot's state, in a class so that many can sit in an array: 0 for no pool, else the pool's
+/// id (bits 8...39) and kind (bits 0...7: 1 persistent, 2 ephemeral, 3 dying).
+///
+/// A destroyed pool's slot is *dying* until every chunk of the pool is gone: puts see no pool, but
+/// the slot is not handed out again, so the pool's meters take every last change before they are let go.
 final class PoolSlot: Sendable {
     let state = Atomic<UInt64>(0)
     /// The reuse generation the slot hands out next (guarded by `Zcache.poolCreation`).
     let generation = Atomic<UInt32>(0)
+    /// The pool living here and its meters (its own first): set before the pool goes live, cleared after
+    /// it died. Lock ordering: taken under a shard lock (a pool's first chunk in a shard), never the reverse.
+    let metering = Mutex<(pool: UInt32, meters: [UsageMeter])>((0, []))
+
+    static let dyingKind: UInt64 = 3
 
     static func encode(_ pool: UInt32, _ kind: PoolKind) -> UInt64 {
         UInt64(pool) << 8 | (kind == .persistent ? 1 : 2)
     }
-    static func decode(_ state: UInt8) -> PoolKind? { state == 0 ? nil : state == 1 ? .persistent : .ephemeral }
+    static func decode(_ state: UInt8) -> PoolKind? {
+        switch state {
+        case 1: .persistent
+        case 2: .ephemeral
+        default: nil
+        }
+    }
+
+    /// The meters of `pool` while it lives or dies here (none once the slot moved on).
+    func meters(of pool: UInt32) -> [UsageMeter] {
+        metering.withLock { $0.pool == pool ? $0.meters : [] }
+    }
 }

@@ -1,0 +1,60 @@
+import Prometheus
+import Synchronization
+import TmemHost
+import TmemWire
+
+/// The host's Prometheus metrics (swift-prometheus), in base units under `tmem_*` names: request
+/// latency histograms by op, connections, protocol errors, and, refreshed at each scrape from the
+/// host's statistics, pages, bytes, refusals by client and reason, evictions and shrink notices.
+public final class ServerMetrics: Sendable {
+    /// The registry scraped at `/metrics` (also what `MetricsSystem` may be bootstrapped with).
+    public let registry = PrometheusCollectorRegistry()
+    let connections: Gauge
+    let protocolErrors: Counter
+    private let latencies: [UInt8: DurationHistogram]
+
+    public init() {
+        connections = registry.makeGauge(name: "tmem_connections", help: "Open client connections")
+        protocolErrors = registry.makeCounter(name: "tmem_protocol_errors_total", help: "Connections closed for breaking the protocol")
+        let buckets: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000, 100_000].map { .microseconds($0) }
+        var latencies: [UInt8: DurationHistogram] = [:]
+        for op in [WireOp.put, .get, .flushPage, .flushObject, .batch, .createPool, .destroyPool] {
+            latencies[op.rawValue] = registry.makeDurationHistogram(
+                name: "tmem_request_duration_seconds", labels: [("op", op.description.lowercased())], buckets: buckets,
+                help: "Time the host spent on a request, from its frame to its reply")
+        }
+        self.latencies = latencies
+    }
+
+    func record(_ op: WireOp, nanoseconds: UInt64) {
+        latencies[op.rawValue]?.recordNanoseconds(Int64(nanoseconds))
+    }
+
+    /// The text exposition, after refreshing the host's figures.
+    public func exposition(of host: Host) -> [UInt8] {
+        let stats = host.statistics()
+        gauge("tmem_capacity_bytes", "The host's capacity now").set(Double(stats.capacityBytes))
+        gauge("tmem_used_bytes", "Host memory holding pages (compressed) and their metadata").set(Double(stats.usedBytes))
+        gauge("tmem_stored_pages", "Pages the host holds").set(Double(stats.storedPages))
+        gauge("tmem_sessions", "Open client sessions").set(Double(stats.clients.count))
+        for client in stats.clients {
+            let labels = [("client", client.name), ("session", String(client.sessionID))]
+            gauge("tmem_client_stored_pages", "Pages a client's session holds", labels).set(Double(client.storedPages))
+            gauge("tmem_client_original_bytes", "Bytes of a client's pages before compression", labels).set(Double(client.originalBytes))
+            gauge("tmem_client_stored_bytes", "Host memory a client's pages take, compressed", labels).set(Double(client.storedBytes))
+            gauge("tmem_client_share_bytes", "A client's weighted share of the capacity", labels).set(Double(client.shareBytes))
+            gauge("tmem_client_weight", "A client's weight", labels).set(Double(client.weight))
+            gauge("tmem_client_cap_bytes", "A client's cap (0: none)", labels).set(Double(client.capBytes ?? 0))
+            gauge("tmem_client_evicted_pages", "Ephemeral pages of a client the host evicted", labels).set(Double(client.evictedPages))
+            gauge("tmem_client_shrink_notices", "Shrink notices sent to a client", labels).set(Double(client.shrinkNotices))
+            for (reason, count) in client.refusals {
+                gauge("tmem_client_refusals", "Puts refused, by client and reason", labels + [("reason", reason)]).set(Double(count))
+            }
+        }
+        return registry.emitToBuffer()
+    }
+
+    private func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
+        labels.isEmpty ? registry.makeGauge(name: name, help: help) : registry.makeGauge(name: name, labels: labels, help: help)
+    }
+}
