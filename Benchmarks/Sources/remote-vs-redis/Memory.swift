@@ -11,24 +11,29 @@
 struct TmemHostMemory {
     /// Every numeric field of `host`, flattened (`a.b` for nested objects), in the order found.
     var fields: [(key: String, value: Int)] = []
-    /// The host's used bytes (`used_bytes`, `used`): per tmemd's metrics, "host memory holding pages
-    /// (compressed) and their metadata", so the whole figure.
+    /// What the store really spends (`memory_bytes`): allocator spans and tables, page tables,
+    /// fragmentation included. The figure to hold against Redis's `used_memory`.
+    var memoryBytes: Int?
+    /// What the host charges for its pages (`used_bytes`): stored bytes plus a metadata charge per page,
+    /// the unit of capacity and shares.
     var usedBytes: Int?
-    /// The pool's bytes (compressed pages and allocator overhead), if a field names the pool.
+    /// The pages' stored (compressed) bytes (`stored_bytes`).
+    var storedBytes: Int?
+    /// The pool's and the metadata's bytes, if a host reports them apart instead.
     var poolBytes: Int?
-    /// The host's metadata bytes (tables, per-page entries), if a field names them.
     var metadataBytes: Int?
     /// Whether the JSON could be read at all.
     var parsed = false
 
-    /// The host's memory for what it stores: the used bytes, else pool plus metadata, else nil.
-    var totalBytes: Int? { usedBytes ?? poolBytes.map { $0 + (metadataBytes ?? 0) } }
+    /// The host's memory for what it stores: `memory_bytes`, else `used_bytes`, else pool plus
+    /// metadata, else nil.
+    var totalBytes: Int? { memoryBytes ?? usedBytes ?? poolBytes.map { $0 + (metadataBytes ?? 0) } }
 
     /// Reads `host` from the STATS JSON. Never throws: anything unreadable leaves the figures nil.
     ///
-    /// Keys are compared without case, `_`, `-` or `.`: used bytes are `used_bytes`, `used` or a key
-    /// ending so; the pool's a key ending in `poolbytes`; metadata any key containing `meta`.
-    /// Capacity and stored (original) bytes are listed but never taken as memory.
+    /// Keys are matched whole, ignoring case, `_`, `-` and the `.` of nesting (`memory_bytes`,
+    /// `memoryBytes` and `{"memory": {"bytes": …}}` are one key), so a figure of a sub-account such as
+    /// `shared.used_bytes` is never taken for the host's. Capacity is listed but never taken as memory.
     init(statsJSON: [UInt8]) {
         guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(statsJSON)),
             case .object(let host)? = object["host"]
@@ -39,9 +44,12 @@ struct TmemHostMemory {
             key.lowercased().filter { $0 != "_" && $0 != "-" && $0 != "." }
         }
         let byName = fields.map { (normalized($0.key), $0.value) }
-        usedBytes = byName.first(where: { $0.0 == "used" || $0.0.hasSuffix("usedbytes") })?.1
-        poolBytes = byName.first(where: { $0.0 == "pool" || $0.0.hasSuffix("poolbytes") })?.1
-        metadataBytes = byName.first(where: { $0.0.contains("meta") })?.1
+        func field(_ names: String...) -> Int? { byName.first { names.contains($0.0) }?.1 }
+        memoryBytes = field("memorybytes", "memory", "memoryusedbytes")
+        usedBytes = field("usedbytes", "used")
+        storedBytes = field("storedbytes", "stored")
+        poolBytes = field("poolbytes", "zpoolbytes", "pool")
+        metadataBytes = field("metadatabytes", "metabytes", "metadata")
     }
 
     private mutating func flatten(_ object: [String: JSONValue], prefix: String) {

@@ -59,8 +59,8 @@ struct Report {
             out += "tmemd memory for the corpus: STATS \(mebibytes(m.serverReported))"
             if let host = m.tmemHost {
                 out +=
-                    " (used \(mebibytes(host.usedBytes)), pool \(mebibytes(host.poolBytes)), "
-                    + "metadata \(mebibytes(host.metadataBytes)))"
+                    " (memory_bytes \(mebibytes(host.memoryBytes)); charged used_bytes \(mebibytes(host.usedBytes)), "
+                    + "compressed stored_bytes \(mebibytes(host.storedBytes)))"
             }
             out += "; VmRSS growth \(mebibytes(m.rssGrowth))\n"
             out += "  STATS host: \(m.tmemHost?.summary ?? "n/a")\n"

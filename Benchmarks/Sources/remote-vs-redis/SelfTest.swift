@@ -229,14 +229,17 @@ enum SelfTest {
             redisInfoField("# Memory\r\nused_memory:123\r\nused_memory_human:1K\r\n", "used_memory") == 123)
         let stats = TmemHostMemory(
             statsJSON: Array(
-                #"{"host":{"capacity_bytes":9,"used_bytes":100,"metadata_bytes":20,"pages":3},"clients":[]}"#.utf8))
+                #"{"host":{"capacity_bytes":9,"used_bytes":100,"memory_bytes":130,"stored_bytes":80,"#.utf8
+                    + #""shared":{"used_bytes":5},"pages":3},"clients":[]}"#.utf8))
         check(
-            "STATS host: used bytes are the total (they include metadata), capacity is not memory",
-            stats.usedBytes == 100 && stats.metadataBytes == 20 && stats.totalBytes == 100)
+            "STATS host: memory_bytes is the figure, used and stored are read, shared.used_bytes is not the host's",
+            stats.memoryBytes == 130 && stats.usedBytes == 100 && stats.storedBytes == 80 && stats.totalBytes == 130)
+        let charged = TmemHostMemory(statsJSON: Array(#"{"host":{"capacity":9,"usedBytes":100}}"#.utf8))
+        check("STATS host without memory_bytes: the used bytes", charged.totalBytes == 100)
         let split = TmemHostMemory(
             statsJSON: Array(#"{"host":{"capacity":9,"zpoolBytes":100,"meta":{"bytes":20}}}"#.utf8))
         check(
-            "STATS host without used bytes: pool plus metadata (nested keys too)",
+            "STATS host with pool and metadata apart: their sum (nested keys too)",
             split.poolBytes == 100 && split.metadataBytes == 20 && split.totalBytes == 120)
         check("STATS that are not JSON give no figure", TmemHostMemory(statsJSON: Array("nope".utf8)).totalBytes == nil)
     }
