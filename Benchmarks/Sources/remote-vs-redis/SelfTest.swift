@@ -229,8 +229,8 @@ enum SelfTest {
             redisInfoField("# Memory\r\nused_memory:123\r\nused_memory_human:1K\r\n", "used_memory") == 123)
         let stats = TmemHostMemory(
             statsJSON: Array(
-                #"{"host":{"capacity_bytes":9,"used_bytes":100,"memory_bytes":130,"stored_bytes":80,"#.utf8
-                    + #""shared":{"used_bytes":5},"pages":3},"clients":[]}"#.utf8))
+                #"{"host":{"capacity_bytes":9,"used_bytes":100,"memory_bytes":130,"stored_bytes":80,"#.utf8)
+                + Array(#""shared":{"used_bytes":5},"pages":3},"clients":[]}"#.utf8))
         check(
             "STATS host: memory_bytes is the figure, used and stored are read, shared.used_bytes is not the host's",
             stats.memoryBytes == 130 && stats.usedBytes == 100 && stats.storedBytes == 80 && stats.totalBytes == 130)
