@@ -29,7 +29,10 @@ extension Host {
     ///   - mayEvict: Whether the put may still ask for room to be made; when not, a put that would need
     ///     it is refused for capacity.
     func admit(_ st: inout HostState, _ session: Session, _ pool: UInt32, wellFormed: Bool, mayEvict: Bool) -> Admission {
-        guard let owner = st.sessions[session.id], let entry = owner.pools[pool] else { return .unknownPool }
+        guard let owner = st.sessions[session.id], let entry = owner.pools[pool] else {
+            st.sessions[session.id]?.refusals.count(.noSuchPool)
+            return .unknownPool
+        }
         let name = entry.uuid == nil ? session.name : ClientPolicy.sharedClient
         func refuse(_ status: HostStatus) -> Admission {
             st.sessions[session.id]?.refusals.count(status)
@@ -44,11 +47,19 @@ extension Host {
         if let cap = account.policy.cap, used + charge > cap { return refuse(.refusedCap) }
         if usedBytes + st.reserved + charge > st.capacity {
             let shares = self.shares(st, contender: name)
-            if used >= shares[name] ?? 0 { return refuse(.refusedShare) }
-            guard mayEvict, let victim = furthestAboveShare(st, shares, excluding: name) else {
-                return refuse(.refusedCapacity)
+            if used >= shares[name] ?? 0 {
+                // At its share: room only from its own ephemeral pages (least recently used first), as a
+                // backend drops ephemeral pages before it refuses a put for want of room.
+                guard mayEvict, account.ephemeral.pages > 0 else { return refuse(.refusedShare) }
+                return .evict(account.ephemeralPools)
             }
-            return .evict(st.accounts[victim]?.ephemeralPools ?? [])
+            guard mayEvict else { return refuse(.refusedCapacity) }
+            if let victim = furthestAboveShare(st, shares, excluding: name) {
+                return .evict(st.accounts[victim]?.ephemeralPools ?? [])
+            }
+            // Nobody else is above its share: the client's own ephemeral pages make room.
+            guard account.ephemeral.pages > 0 else { return refuse(.refusedCapacity) }
+            return .evict(account.ephemeralPools)
         }
         st.reserved += charge
         st.accounts[name]?.reserved += charge
@@ -95,12 +106,17 @@ extension Host {
     }
 
     /// The account furthest above its share (by charged bytes) that has ephemeral pages to give up.
-    func furthestAboveShare(_ st: HostState, _ shares: [String: Int], excluding excluded: String?) -> String? {
+    ///
+    /// - Parameter strictly: Whether only accounts above their share qualify (a put making room); when
+    ///   not (a host over its capacity), the account nearest to or furthest above its share goes first.
+    func furthestAboveShare(_ st: HostState, _ shares: [String: Int], excluding excluded: String?, strictly: Bool = true)
+        -> String?
+    {
         var best: (name: String, excess: Int)?
         for account in st.accounts.values where account.name != excluded && account.ephemeral.pages > 0 {
             let excess = account.used(configuration) - (shares[account.name] ?? 0)
             // Ties go to the name that sorts first, so the order does not depend on the dictionary's.
-            if excess > 0, best.map({ excess > $0.excess || (excess == $0.excess && account.name < $0.name) }) ?? true {
+            if excess > 0 || !strictly, best.map({ excess > $0.excess || (excess == $0.excess && account.name < $0.name) }) ?? true {
                 best = (account.name, excess)
             }
         }

@@ -6,7 +6,8 @@ extension Host {
     ///
     /// In order: re-evaluates an `auto` capacity (``AutoCapacity``); compacts the store a few steps;
     /// evicts ephemeral pages, least recently used first, of clients above their cap and, while the host
-    /// holds more than its capacity, of the client furthest above its share; then, when the host is full,
+    /// holds more than its capacity, of the client furthest above its share (or, when none above its share
+    /// has any, nearest to it); then, when the host is full,
     /// decides shrink notices for the sessions of clients whose persistent pages exceed their share (or
     /// cap): each session of such a client is asked to keep the same fraction of its persistent pages.
     /// A notice is not repeated for a session until its deadline passed or its target fell (a target that
@@ -67,8 +68,10 @@ extension Host {
     }
 
     /// Evicts ephemeral pages until no client is above its cap with ephemeral pages left, and the host is
-    /// within its capacity or no client above its share has ephemeral pages left.
-    private func reclaimEphemeral() {
+    /// within its capacity or holds no ephemeral pages: over its capacity the host must give memory back
+    /// now, and ephemeral pages are the only ones it may drop, so they all may go (furthest above share
+    /// first) before shrink notices bring persistent pages back.
+    func reclaimEphemeral() {
         for _ in 0..<Self.evictionRoundsPerTick {
             let victims: [PoolID]? = state.withLock { st in
                 let overCap = st.accounts.values.filter { account in
@@ -78,7 +81,7 @@ extension Host {
                 if let account = overCap.min(by: { $0.name < $1.name }) { return account.ephemeralPools }
                 guard usedBytes > st.capacity else { return nil }
                 let shares = self.shares(st, contender: nil)
-                return furthestAboveShare(st, shares, excluding: nil).flatMap { st.accounts[$0]?.ephemeralPools }
+                return furthestAboveShare(st, shares, excluding: nil, strictly: false).flatMap { st.accounts[$0]?.ephemeralPools }
             }
             guard let victims, store.evictEphemeral(from: victims, chunks: 16) > 0 else { return }
         }

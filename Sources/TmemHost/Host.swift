@@ -205,6 +205,9 @@ public final class Host: Sendable {
             st.capacity = capacity
             capacityNow.store(capacity, ordering: .relaxed)
         }
+        // Lowered below what is held: ephemeral pages go now, not at the next tick (persistent ones are
+        // asked for by the tick's shrink notices).
+        reclaimEphemeral()
         updateStoreLimit()
     }
 
@@ -228,7 +231,7 @@ public final class Host: Sendable {
             guard let snapshot = memory.snapshot() else {
                 throw .memoryUnavailable("cannot read MemTotal for a capacity of \(percent)% of RAM")
             }
-            return snapshot.totalBytes / 100 * percent
+            return Int(multiplying: snapshot.totalBytes, by: percent, dividingBy: 100)
         case .auto(let floor):
             guard let snapshot = memory.snapshot() else {
                 throw .memoryUnavailable("cannot read MemTotal and MemAvailable for an automatic capacity")

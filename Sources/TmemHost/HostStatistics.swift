@@ -92,7 +92,7 @@ extension Host {
     /// - Complexity: O(sessions + clients log clients) under the state lock.
     public func statistics() -> HostStatistics {
         let memory = store.footprintBytes
-        let evicted = store.statistics.evictedPages
+        let evicted = ephemeral.evictedPages
         return state.withLock { st in
             var s = HostStatistics()
             s.capacityBytes = st.capacity

@@ -3,9 +3,23 @@ import Tmem
 import TmemWire
 
 extension RemoteBackend {
-    /// The host's pool is not counted here (ask the host: `tmem stat --host`); the client knows only
-    /// that the pool exists.
-    public func usage(of pool: PoolID) -> PoolUsage? { hasPool(pool) ? PoolUsage() : nil }
+    /// The host's count of the pool (one USAGE round trip): nil for a pool this backend does not have;
+    /// empty when the host cannot be asked now, or when the session that held the pool ended.
+    public func usage(of pool: PoolID) -> PoolUsage? { hostUsage(of: pool)?.usage }
+
+    /// USAGE for one pool: its usage and the session's evicted ephemeral pages.
+    func hostUsage(of pool: PoolID) -> (usage: PoolUsage, evicted: Int)? {
+        guard hasPool(pool) else { return nil }
+        guard let (connection, epoch) = try? session.connection(),
+            let (record, current) = hostPool(pool, epoch: epoch, connection: connection, forPut: false), current,
+            let reply = try? answer(connection.request(deadline: deadline()) { buffer, id in
+                buffer.writeFrame(FrameHeader(op: .usage, requestID: id, pool: record.hostPool))
+            }), reply.header.status == .ok
+        else { return (PoolUsage(), 0) }
+        var payload = reply.payload
+        let values = (0..<4).map { _ in Int(clamping: payload.readInteger(endianness: .little, as: UInt64.self) ?? 0) }
+        return (PoolUsage(pages: values[0], originalBytes: values[1], storedBytes: values[2]), values[3])
+    }
 
     /// The host decides its own size: `Int.max` here.
     public var capacity: Int { Int.max }
@@ -17,7 +31,10 @@ extension RemoteBackend {
 
     /// The client's counters: puts, refusals, gets, hits, misses, timeouts, `lost_pages`, reconnects,
     /// sessions lost, shrink notices.
-    public var namedStatistics: [(name: String, value: Int)] { counters.named }
+    public var namedStatistics: [(name: String, value: Int)] {
+        let evicted = firstPool.flatMap { hostUsage(of: $0)?.evicted } ?? 0
+        return counters.named + [("evicted_pages", evicted)]
+    }
 
     /// The value of one counter of ``namedStatistics`` (0 for an unknown name).
     public func statistic(_ name: String) -> Int { counters.named.first { $0.name == name }?.value ?? 0 }

@@ -55,8 +55,12 @@ extension RemoteBackend {
         }
         for (n, i) in run.enumerated() {
             guard let reply else {
-                counters.refusedUnreachable.add(1, ordering: .relaxed)
-                results[i] = .refused(.unreachable)
+                if hasPool(keys[i].pool) {
+                    counters.refusedUnreachable.add(1, ordering: .relaxed)
+                    results[i] = .refused(.unreachable)
+                } else {
+                    results[i] = .refused(.noSuchPool)
+                }
                 continue
             }
             results[i] = Self.putResult(reply.entries[n].status)

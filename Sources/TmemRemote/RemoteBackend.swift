@@ -262,6 +262,9 @@ public final class RemoteBackend: Backend {
 
     func hasPool(_ pool: PoolID) -> Bool { pools.withLock { $0[pool.rawValue] != nil } }
 
+    /// Some live pool of this backend (the host's per-session counters are read through one).
+    var firstPool: PoolID? { pools.withLock { $0.keys.min().map { PoolID(rawValue: $0) } } }
+
     func deadline() -> UInt64 { monotonicNanoseconds() + configuration.timeoutNanoseconds }
 
     private func unreachable() -> PutResult {

@@ -35,20 +35,24 @@ public final class ServerMetrics: Sendable {
         let stats = host.statistics()
         gauge("tmem_capacity_bytes", "The host's capacity now").set(Double(stats.capacityBytes))
         gauge("tmem_used_bytes", "Host memory holding pages (compressed) and their metadata").set(Double(stats.usedBytes))
-        gauge("tmem_stored_pages", "Pages the host holds").set(Double(stats.storedPages))
+        gauge("tmem_stored_pages", "Pages the host holds").set(Double(stats.pages))
+        gauge("tmem_stored_bytes", "Bytes the host's pages take as stored (compressed)").set(Double(stats.storedBytes))
+        gauge("tmem_memory_bytes", "Memory the host's store spends (allocator spans, tables)").set(Double(stats.memoryBytes))
+        gauge("tmem_evicted_pages", "Ephemeral pages the host dropped to make room").set(Double(stats.evictedPages))
         gauge("tmem_sessions", "Open client sessions").set(Double(stats.clients.count))
         for client in stats.clients {
-            let labels = [("client", client.name), ("session", String(client.sessionID))]
+            let labels = [("client", client.name), ("session", String(client.session))]
             gauge("tmem_client_stored_pages", "Pages a client's session holds", labels).set(Double(client.storedPages))
             gauge("tmem_client_original_bytes", "Bytes of a client's pages before compression", labels).set(Double(client.originalBytes))
-            gauge("tmem_client_stored_bytes", "Host memory a client's pages take, compressed", labels).set(Double(client.storedBytes))
-            gauge("tmem_client_share_bytes", "A client's weighted share of the capacity", labels).set(Double(client.shareBytes))
+            gauge("tmem_client_stored_bytes", "Host memory a client's pages take, compressed", labels).set(Double(client.compressedBytes))
+            gauge("tmem_client_share_bytes", "A client's weighted share of the capacity", labels).set(Double(client.share))
             gauge("tmem_client_weight", "A client's weight", labels).set(Double(client.weight))
-            gauge("tmem_client_cap_bytes", "A client's cap (0: none)", labels).set(Double(client.capBytes ?? 0))
+            gauge("tmem_client_cap_bytes", "A client's cap (0: none)", labels).set(Double(client.cap ?? 0))
             gauge("tmem_client_evicted_pages", "Ephemeral pages of a client the host evicted", labels).set(Double(client.evictedPages))
             gauge("tmem_client_shrink_notices", "Shrink notices sent to a client", labels).set(Double(client.shrinkNotices))
-            for (reason, count) in client.refusals {
-                gauge("tmem_client_refusals", "Puts refused, by client and reason", labels + [("reason", reason)]).set(Double(count))
+            for status in RefusalCounts.reported {
+                gauge("tmem_client_refusals", "Puts refused, by client and reason", labels + [("reason", status.name)])
+                    .set(Double(client.refusals[status]))
             }
         }
         return registry.emitToBuffer()

@@ -10,13 +10,13 @@ extension SessionMachine {
         let quiet = header.flags.contains(.quiet)
         switch header.op {
         case .createPool:
-            var uuid: (UInt64, UInt64)?
+            var uuid: PoolUUID?
             if header.flags.contains(.shared) {
                 var payload = frame.payload
                 guard payload.readableBytes == 16, let high = payload.readInteger(endianness: .little, as: UInt64.self),
                     let low = payload.readInteger(endianness: .little, as: UInt64.self)
                 else { return reply(header, .badRequest, into: &out) }
-                uuid = (high, low)
+                uuid = PoolUUID(low: low, high: high)
             } else if frame.payload.readableBytes != 0 {
                 return reply(header, .badRequest, into: &out)
             }
@@ -46,6 +46,13 @@ extension SessionMachine {
             out.writeFrame(answer)
         case .batch:
             serveBatch(frame, session, into: &out)
+        case .usage:
+            guard let usage = host.usage(session, pool: header.pool) else { return reply(header, .noSuchPool, into: &out) }
+            var payload = ByteBuffer()
+            for value in [usage.pages, usage.originalBytes, usage.storedBytes, host.evictedPages(session)] {
+                payload.writeInteger(UInt64(max(0, value)), endianness: .little)
+            }
+            out.writeFrame(header.reply(.ok), payload: payload)
         case .barrier, .ping:
             out.writeFrame(header.reply(.ok))
         case .stats:

@@ -51,7 +51,7 @@ public struct SessionMachine {
     var transport: Transport
     private var state = State.awaitingHello
     /// One page of room for get replies (the machine's only buffer).
-    private let scratch: UnsafeMutableRawBufferPointer
+    let scratch: UnsafeMutableRawBufferPointer
 
     public init(host: Host, access: AccessPolicy, transport: Transport) {
         self.host = host
@@ -108,14 +108,14 @@ public struct SessionMachine {
         }
         let session: Session
         if let join = hello.join {
-            guard let existing = host.session(id: join.id, token: (join.token.bytes.0, join.token.bytes.1)), existing.name == hello.name
+            guard let existing = host.session(id: join.id, token: TmemHost.SessionToken(low: join.token.bytes.1, high: join.token.bytes.0)), existing.name == hello.name
             else { return refuse("no session \(join.id) to join") }
             session = existing
         } else {
             session = host.openSession(name: hello.name, secretAuthenticated: proved, isAdmin: admin)
         }
         let welcome = Welcome(
-            sessionID: session.id, token: SessionToken(session.token.0, session.token.1), pageSize: UInt32(Wire.pageSize),
+            sessionID: session.id, token: TmemWire.SessionToken(session.token.high, session.token.low), pageSize: UInt32(Wire.pageSize),
             maxInFlight: UInt32(Wire.maxInFlight), maxBatchEntries: UInt16(Wire.maxBatchEntries))
         out.writeFrame(frame.header.reply(.ok).with(op: .welcome), payload: welcome.encode())
         state = .open(session)

@@ -35,6 +35,7 @@ public enum WireOp: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case ping = 0x18
     case stats = 0x19
     case configure = 0x1A
+    case usage = 0x1B
     case shrink = 0x30
     case goAway = 0x31
 
@@ -71,6 +72,7 @@ public enum WireOp: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .ping: "PING"
         case .stats: "STATS"
         case .configure: "CONFIGURE"
+        case .usage: "USAGE"
         case .shrink: "SHRINK"
         case .goAway: "GO_AWAY"
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Logging
+import NIOCore
 import Tmem
 import ServiceLifecycle
 import TmemHost
