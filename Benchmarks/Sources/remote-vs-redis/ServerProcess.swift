@@ -60,8 +60,12 @@ final class ServerProcess {
     }
 
     /// An error naming the server, what went wrong, its state and its output: what the operator needs.
+    /// A connection reset usually means the server is dying, so this first gives it half a second to
+    /// be reaped, and then says how it ended.
     func failure(_ what: String) -> BenchError {
-        BenchError("\(name) (pid \(pid)): \(what); it \(exitDescription). Its output:\n\(logTail())")
+        let deadline = monotonicNanos() + 500_000_000
+        while !hasExited && monotonicNanos() < deadline { usleep(5_000) }
+        return BenchError("\(name) (pid \(pid)): \(what); it \(exitDescription). Its output:\n\(logTail())")
     }
 
     /// Ends the server: SIGTERM, up to 5 s for it to exit, then SIGKILL. Idempotent.
