@@ -2,6 +2,9 @@
 //
 // Benchmarks for Tmem: their own package, so `swift test` in the project never builds them.
 // Run as root from this folder:  swift run -c release paging-vs-kernel ../../shared/corpus/dev-pages.bin.zst
+// tmemd vs redis-server, 4 KiB put/get over TCP and a Unix socket (build tmemd first: `swift build -c release`
+// in the root; redis-server is optional, `apt-get install redis-server`):
+//                                 swift run -c release remote-vs-redis ../../shared/corpus/dev-pages.bin.zst
 import PackageDescription
 
 let package = Package(
@@ -9,6 +12,8 @@ let package = Package(
     dependencies: [
         .package(name: "Tmem", path: ".."),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         .executableTarget(
@@ -22,6 +27,19 @@ let package = Package(
                 .product(name: "TmemPaging", package: "Tmem"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
-        )
+        ),
+        .target(name: "CRemoteBench", cSettings: [.define("_GNU_SOURCE")]),
+        .executableTarget(
+            name: "remote-vs-redis",
+            dependencies: [
+                "CRemoteBench",
+                .product(name: "Tmem", package: "Tmem"),
+                .product(name: "TmemReplay", package: "Tmem"),
+                .product(name: "TmemCompression", package: "Tmem"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
     ]
 )
