@@ -25,7 +25,9 @@ extension SessionMachine {
             answer.pool = pool
             out.writeFrame(answer)
         case .destroyPool:
-            reply(header, WireStatus(host.destroyPool(session, pool: header.pool)), quiet: quiet, into: &out)
+            // Destroying an unknown pool does nothing, and is answered ok (docs/PROTOCOL.md).
+            let status = host.destroyPool(session, pool: header.pool)
+            reply(header, status == .noSuchPool ? .ok : WireStatus(status), quiet: quiet, into: &out)
         case .put:
             let status = put(session, pool: header.pool, object: header.object, index: header.index, frame.payload,
                              checksum: header.checksum, compressed: header.flags.contains(.compressed))
