@@ -74,22 +74,17 @@ extension RemoteBackend {
         _ keys: UnsafeBufferPointer<Key>, _ run: Range<Int>, pages: UnsafeBufferPointer<UnsafeMutableRawPointer>,
         results: UnsafeMutableBufferPointer<GetResult>
     ) {
-        guard run.count > 1 else {
-            // One key: the single GET (which also tells a lost page from a miss).
-            let i = run.lowerBound
+        /// One key through the single GET, which also tells a lost page from a miss.
+        func single(_ i: Int) {
             do throws(TmemError) {
                 results[i] = try get(keys[i], into: UnsafeMutableRawBufferPointer(start: pages[i], count: pageSize)) ? .hit : .miss
             } catch { results[i] = .failed(error) }
-            return
         }
+        guard run.count > 1 else { return single(run.lowerBound) }
         let flags: WireFlags = configuration.compressPages ? .compressed : []
         guard let reply = exchange(keys, run, op: .get, flags: flags, { _, _ in }) else {
             // Whatever went wrong (a lost session, a timeout), the single path says it per key.
-            for i in run {
-                do throws(TmemError) {
-                    results[i] = try get(keys[i], into: UnsafeMutableRawBufferPointer(start: pages[i], count: pageSize)) ? .hit : .miss
-                } catch { results[i] = .failed(error) }
-            }
+            for i in run { single(i) }
             return
         }
         counters.gets.add(run.count, ordering: .relaxed)
@@ -104,9 +99,10 @@ extension RemoteBackend {
                     results[i] = .hit
                 } catch { results[i] = .failed(error) }
             case .miss:
-                // A miss in a pool that lost a session may be a lost page: the single path decides.
+                // A miss in a pool that lost a session is a lost page (decided here, no second trip).
                 do throws(TmemError) {
-                    results[i] = try get(keys[i], into: page) ? .hit : .miss
+                    guard let pool = record(keys[i].pool) else { results[i] = .miss; break }
+                    results[i] = try missed(keys[i], pool) ? .hit : .miss
                 } catch { results[i] = .failed(error) }
             case .damaged:
                 counters.damagedPages.add(1, ordering: .relaxed)

@@ -191,9 +191,7 @@ public final class RemoteBackend: Backend {
             counters.hits.add(1, ordering: .relaxed)
             return true
         case .miss, .noSuchPool:
-            if record.lostPages && record.kind == .persistent { return try missing(key, record.kind) }
-            counters.misses.add(1, ordering: .relaxed)
-            return false
+            return try missed(key, record)
         case .damaged:
             counters.damagedPages.add(1, ordering: .relaxed)
             throw .corruptPage("the host's copy of \(key) is damaged")
@@ -201,6 +199,16 @@ public final class RemoteBackend: Backend {
             throw .unavailable("the host did not return \(key): \(reply.header.status)")
         }
     }
+
+    /// What the host's miss means: a lost page in a persistent pool that lost a session, else a miss.
+    func missed(_ key: Key, _ record: PoolRecord) throws(TmemError) -> Bool {
+        if record.lostPages && record.kind == .persistent { return try missing(key, record.kind) }
+        counters.misses.add(1, ordering: .relaxed)
+        return false
+    }
+
+    /// The record of one of this backend's pools.
+    func record(_ pool: PoolID) -> PoolRecord? { pools.withLock { $0[pool.rawValue] } }
 
     /// A page of a pool whose session ended: lost if the pool is persistent, a plain miss if ephemeral.
     private func missing(_ key: Key, _ kind: PoolKind) throws(TmemError) -> Bool {
