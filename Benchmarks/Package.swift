@@ -2,6 +2,7 @@
 //
 // Benchmarks for Tmem: their own package, so `swift test` in the project never builds them.
 // Run as root from this folder:  swift run -c release paging-vs-kernel ../../shared/corpus/dev-pages.bin.zst
+// (add --host to also page through a tmemd against the kernel on a disk swap file: build tmemd first)
 // tmemd vs redis-server, 4 KiB put/get over TCP and a Unix socket (build tmemd first: `swift build -c release`
 // in the root; redis-server is optional, `apt-get install redis-server`):
 //                                 swift run -c release remote-vs-redis ../../shared/corpus/dev-pages.bin.zst
@@ -25,6 +26,8 @@ let package = Package(
                 .product(name: "TmemZram", package: "Tmem"),
                 .product(name: "TmemReplay", package: "Tmem"),
                 .product(name: "TmemPaging", package: "Tmem"),
+                .product(name: "TmemRemote", package: "Tmem"),
+                .product(name: "TmemWire", package: "Tmem"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

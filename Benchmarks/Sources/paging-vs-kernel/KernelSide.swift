@@ -4,11 +4,21 @@ import Glibc
 import TmemReplay
 import TmemZram
 
+/// Where the kernel's side swaps.
+enum KernelSwap {
+    /// A zram device (lz4) made for the run with hot_add: the kernel's compressed RAM.
+    case zram
+    /// A swap file made for the run in this directory on a local disk: what a machine without spare RAM
+    /// swaps to.
+    case file(directory: String)
+}
+
 /// The kernel's side: the same workload in a child process confined to the budget by a cgroup v1 memory
-/// controller, swapping to a zram device (lz4) made for the run with hot_add. Everything made is undone
-/// at the end, also on failure: swapoff, the zram device removed, the cgroup removed.
+/// controller, swapping to a zram device or a swap file made for the run. Everything made is undone at
+/// the end, also on failure: swapoff, the device or file removed, the cgroup removed.
 struct KernelSide {
     let spec: RunSpec
+    var swap: KernelSwap = .zram
 
     func run() throws -> SideResult {
         let (regionBytes, budgetBytes, corpusPath, seed) = (spec.regionBytes, spec.budgetBytes, spec.corpusPath, spec.seed)
@@ -16,12 +26,25 @@ struct KernelSide {
         guard access("/sys/fs/cgroup/memory/cgroup.procs", W_OK) == 0 else {
             throw BenchError("no cgroup v1 memory controller at /sys/fs/cgroup/memory")
         }
-        // Room for the whole region, so the device never fills.
-        let zram = try ZramDevice(algorithm: "lz4", diskSize: regionBytes + (64 << 20))
-        defer { zram.remove() }
-        try runCommand("/usr/sbin/mkswap", [zram.devicePath])
-        try runCommand("/usr/sbin/swapon", ["-p", "32767", zram.devicePath])
-        defer { _ = try? runCommand("/usr/sbin/swapoff", [zram.devicePath]) }
+        // Room for the whole region, so the swap space never fills.
+        let swapBytes = regionBytes + (64 << 20)
+        let swapPath: String
+        var zram: ZramDevice?
+        switch swap {
+        case .zram:
+            zram = try ZramDevice(algorithm: "lz4", diskSize: swapBytes)
+            swapPath = zram!.devicePath
+        case .file(let directory):
+            swapPath = directory + "/tmem-paging-bench-\(getpid()).swap"
+            try makeSwapFile(swapPath, bytes: swapBytes)
+        }
+        defer {
+            zram?.remove()
+            if case .file = swap { unlink(swapPath) }
+        }
+        try runCommand("/usr/sbin/mkswap", [swapPath])
+        try runCommand("/usr/sbin/swapon", ["-p", "32767", swapPath])
+        defer { _ = try? runCommand("/usr/sbin/swapoff", [swapPath]) }
         let cgroup = "/sys/fs/cgroup/memory/tmem-paging-bench-\(getpid())"
         guard mkdir(cgroup, 0o755) == 0 else { throw BenchError("cannot make \(cgroup): \(String(cString: strerror(errno)))") }
         defer { rmdir(cgroup) }
@@ -78,6 +101,18 @@ func kernelChild(corpusPath: String, regionBytes: Int, seed: UInt64, cgroup: Str
         randSeconds: rand.seconds, randFaults: f1 - f0, seqSeconds: seq.seconds, seqFaults: f3 - f2,
         mismatches: rand.mismatches + seq.mismatches)
     print(result.line)
+}
+
+/// A file of `bytes` allocated on disk (no holes: swapon refuses sparse files), mode 0600.
+func makeSwapFile(_ path: String, bytes: Int) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw BenchError("cannot create \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    let rc = posix_fallocate(fd, 0, off_t(bytes))
+    guard rc == 0 else {
+        unlink(path)
+        throw BenchError("cannot allocate \(bytes) bytes for \(path): \(String(cString: strerror(rc)))")
+    }
 }
 
 struct BenchError: Error, CustomStringConvertible {

@@ -20,21 +20,7 @@ struct TmemSide {
         configuration.colocation = .pinFaultingThread
         let region = try PagedRegion(size: regionBytes, backend: zcache, configuration: configuration)
         let workload = Workload(corpus: corpus, pages: regionBytes / 4096, seed: seed)
-        let randomOrder = workload.randomOrder
-        let result = region.withUnsafeMutableBytes { memory -> SideResult in
-            let base = memory.baseAddress!
-            workload.fill(base)
-            let f0 = broughtBack(region.statistics)
-            let rand = workload.readBack(base, order: randomOrder)
-            let f1 = broughtBack(region.statistics)
-            workload.fill(base)
-            let f2 = broughtBack(region.statistics)
-            let seq = workload.readBack(base, order: workload.sequentialOrder)
-            let f3 = broughtBack(region.statistics)
-            return SideResult(
-                randSeconds: rand.seconds, randFaults: f1 - f0, seqSeconds: seq.seconds, seqFaults: f3 - f2,
-                mismatches: rand.mismatches + seq.mismatches)
-        }
+        let result = region.withUnsafeMutableBytes { memory in measure(workload, base: memory.baseAddress!, region: region) }
         _ = region.close()
         return result
     }
