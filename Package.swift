@@ -127,7 +127,6 @@ let package = Package(
             dependencies: [
                 "Tmem", "TmemWire", "TmemCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

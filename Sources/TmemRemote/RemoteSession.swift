@@ -1,5 +1,4 @@
 import NIOCore
-import NIOPosix
 import Synchronization
 import Tmem
 import TmemWire
@@ -19,7 +18,6 @@ final class RemoteSession: Sendable {
     }
 
     let configuration: RemoteConfiguration
-    let group: MultiThreadedEventLoopGroup
     let counters: RemoteCounters
     private let state = Mutex(State())
     /// The host's shrink notice in force: the most persistent pages to keep (-1: none).
@@ -29,7 +27,6 @@ final class RemoteSession: Sendable {
     init(configuration: RemoteConfiguration, counters: RemoteCounters) {
         self.configuration = configuration
         self.counters = counters
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     }
 
     /// A live connection and the session's epoch, reconnecting if none is left (at most once per
@@ -89,7 +86,7 @@ final class RemoteSession: Sendable {
 
     private func dial() throws(TmemError) -> RemoteConnection {
         try RemoteConnection.connect(
-            to: configuration.address, group: group, timeoutNanoseconds: Int64(configuration.connectTimeoutNanoseconds),
+            to: configuration.address, timeoutNanoseconds: configuration.connectTimeoutNanoseconds,
             onNotice: { [weak self] notice in self?.received(notice) },
             onClose: { [weak self] in self?.connectionClosed() })
     }
@@ -148,16 +145,12 @@ final class RemoteSession: Sendable {
     /// The current epoch (a pool made in an older one is gone from the host).
     var epoch: UInt64 { state.withLock { $0.epoch } }
 
-    /// Closes every connection and stops the event loop (the host then frees the session's pools).
+    /// Closes every connection (the host then frees the session's pools).
     func shutdown() {
         let connections = state.withLock { s -> [RemoteConnection] in
             defer { s.connections = [] }
             return s.connections
         }
-        for connection in connections {
-            connection.markClosed()
-            try? connection.channel.close().wait()
-        }
-        try? group.syncShutdownGracefully()
+        for connection in connections { connection.close() }
     }
 }
