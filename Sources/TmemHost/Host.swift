@@ -89,7 +89,7 @@ public final class Host: Sendable {
         do {
             store = try Zcache(
                 configuration: ZcacheConfiguration(
-                    compressor: .lz4, limit: Self.storeLimit(capacity: capacity, footprint: 0),
+                    compressor: .lz4, level: configuration.lz4Acceleration, limit: Self.storeLimit(capacity: capacity, footprint: 0),
                     acceptThresholdPercent: 100, writebackHighPercent: 100,
                     poorCompressionPolicy: configuration.poorCompressionPolicy))
         } catch {

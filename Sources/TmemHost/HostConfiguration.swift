@@ -1,4 +1,5 @@
 import Tmem
+import TmemCompression
 import TmemZcache
 
 /// Everything a ``Host`` is started with. Capacity and client policies may change while it runs
@@ -29,6 +30,10 @@ public struct HostConfiguration: Sendable {
     public var poorCompressionPolicy: ZcacheConfiguration.PoorCompressionPolicy
     /// How an automatic capacity follows the machine.
     public var autoTuning: AutoCapacityTuning
+    /// The LZ4 acceleration of pages the host compresses itself (1, the library's default and zram's,
+    /// compresses best; higher is faster and compresses less). Pages a client compressed are kept as
+    /// they came.
+    public var lz4Acceleration: Int
 
     /// Creates a configuration.
     ///
@@ -42,11 +47,12 @@ public struct HostConfiguration: Sendable {
     ///   - metadataChargePerPage: 0...4096 bytes.
     ///   - poorCompressionPolicy: Keep or refuse poorly compressing pages.
     ///   - autoTuning: The automatic capacity's reserve, pressure response and hysteresis.
+    ///   - lz4Acceleration: 1...65537.
     public init(
         capacity: CapacitySetting, clients: [String: ClientPolicy] = [:], defaultPolicy: ClientPolicy = ClientPolicy(),
         pageSize: Int = 4096, maxPoolsPerSession: Int = 256, shrinkDeadlineMilliseconds: UInt32 = 2000,
         metadataChargePerPage: Int = 16, poorCompressionPolicy: ZcacheConfiguration.PoorCompressionPolicy = .storeUncompressed,
-        autoTuning: AutoCapacityTuning = AutoCapacityTuning()
+        autoTuning: AutoCapacityTuning = AutoCapacityTuning(), lz4Acceleration: Int = 1
     ) {
         self.capacity = capacity
         self.clients = clients
@@ -57,6 +63,7 @@ public struct HostConfiguration: Sendable {
         self.metadataChargePerPage = metadataChargePerPage
         self.poorCompressionPolicy = poorCompressionPolicy
         self.autoTuning = autoTuning
+        self.lz4Acceleration = lz4Acceleration
     }
 
     /// What the host charges for pages: their stored bytes plus ``metadataChargePerPage`` each. The one
@@ -82,6 +89,9 @@ public struct HostConfiguration: Sendable {
         guard shrinkDeadlineMilliseconds >= 1 else { throw .invalidSetting("a shrink deadline is at least 1 ms") }
         guard (0...pageSize).contains(metadataChargePerPage) else {
             throw .invalidSetting("the metadata charge per page is 0...\(pageSize) bytes, not \(metadataChargePerPage)")
+        }
+        guard (1...PageCompressor.maxLZ4Acceleration).contains(lz4Acceleration) else {
+            throw .invalidSetting("the LZ4 acceleration is 1...\(PageCompressor.maxLZ4Acceleration), not \(lz4Acceleration)")
         }
         for name in clients.keys where !ClientPolicy.isValidClientName(name) {
             throw .invalidSetting("'\(name)' is not a client name (1 to 64 characters of A-Za-z0-9._-)")

@@ -36,6 +36,9 @@ struct Tmemd: AsyncParsableCommand {
     @Option(help: "The host's capacity: bytes (KiB/MiB/GiB suffixes), a percent of RAM such as 25%, or auto (follow free memory and memory pressure).")
     var capacity: String = "25%"
 
+    @Option(help: "LZ4 acceleration for pages the host compresses (1: best ratio, zram's default; higher: faster, larger).")
+    var lz4Acceleration: Int = 1
+
     @Option(help: "The floor of --capacity auto (default 64MiB).")
     var capacityFloor: String = "64MiB"
 
@@ -84,7 +87,7 @@ struct Tmemd: AsyncParsableCommand {
             } catch { throw ValidationError("--client \(text): \(error)") }
         }
         let secret = try SecretFile.readOrCreate(secretFile)
-        let host = try Host(configuration: HostConfiguration(capacity: setting, clients: clients))
+        let host = try Host(configuration: HostConfiguration(capacity: setting, clients: clients, lz4Acceleration: lz4Acceleration))
         let me = getuid()
         var server = ServerConfiguration(
             unixPath: noUnix ? nil : unix,

@@ -71,3 +71,23 @@ private func lz4Decoded(_ block: [UInt8]) throws -> [UInt8] {
     try block.withUnsafeBytes { src in try out.withUnsafeMutableBytes { try decoder.decompress(src, into: $0) } }
     return out
 }
+
+/// The host's own LZ4 acceleration: faster settings store the same pages in more bytes, every page
+/// still round-trips, and a setting outside the library's range is refused at start.
+struct HostAccelerationTests {
+    @Test func higherAccelerationKeepsPagesAndStoresMore() throws {
+        var rng = seededGenerator("HostAccelerationTests", default: 103)
+        let pages = (0..<64).map { page(.textLike, tag: UInt64($0), &rng) }
+        var stored: [Int] = []
+        for acceleration in [1, 64] {
+            let host = try Host(configuration: HostConfiguration(capacity: .bytes(8 << 20), lz4Acceleration: acceleration))
+            let s = host.openSession(name: "alice", secretAuthenticated: false, isAdmin: false)
+            let pool = try host.pool(s, ephemeral: false)
+            for (i, bytes) in pages.enumerated() { #expect(host.put(s, pool, 0, UInt32(i), bytes) == .ok) }
+            for (i, bytes) in pages.enumerated() { #expect(try host.page(s, pool, 0, UInt32(i)) == bytes) }
+            stored.append(host.statistics().storedBytes)
+        }
+        #expect(stored[1] > stored[0], "acceleration 64 should trade ratio for speed: \(stored)")
+        #expect(throws: HostError.self) { try Host(configuration: HostConfiguration(capacity: .bytes(8 << 20), lz4Acceleration: 0)) }
+    }
+}

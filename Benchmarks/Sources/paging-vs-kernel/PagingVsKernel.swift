@@ -36,6 +36,8 @@ struct Compare: ParsableCommand {
     var swapDirectory = "/var/tmp"
     @Flag(name: .customLong("raw-pages"), help: "With --host, send pages uncompressed (default: LZ4 on the client).")
     var rawPages = false
+    @Flag(name: .customLong("host-only"), help: "With --host, skip the Zcache-vs-zram pair.")
+    var hostOnly = false
 
     func run() throws {
         let region = regionMiB << 20
@@ -43,15 +45,19 @@ struct Compare: ParsableCommand {
         print("paging-vs-kernel: \(regionMiB) MiB region, \(budgetMiB) MiB resident, pages from \(corpus)")
         if host { guard access(tmemd, X_OK) == 0 else { throw BenchError("no tmemd at \(tmemd): `swift build -c release` in the root, or --tmemd PATH") } }
         let spec = RunSpec(regionBytes: region, budgetBytes: budget, corpusPath: corpus, seed: seed)
-        let tmem = try TmemSide(spec: spec).run()
-        let kernel = try KernelSide(spec: spec).run()
-        var results = [("zcache", "zram", tmem, kernel)]
-        var json = [
-            ("tmem_rand_us_per_fault", fmt(tmem.randMicrosPerFault)), ("kernel_rand_us_per_fault", fmt(kernel.randMicrosPerFault)),
-            ("tmem_seq_us_per_fault", fmt(tmem.seqMicrosPerFault)), ("kernel_seq_us_per_fault", fmt(kernel.seqMicrosPerFault)),
-            ("tmem_rand_faults", "\(tmem.randFaults)"), ("kernel_rand_faults", "\(kernel.randFaults)"),
+        var results: [(String, String, SideResult, SideResult)] = []
+        var json: [(String, String)] = []
+        if !(host && hostOnly) {
+            let tmem = try TmemSide(spec: spec).run()
+            let kernel = try KernelSide(spec: spec).run()
+            results.append(("zcache", "zram", tmem, kernel))
+                json += [
+                ("tmem_rand_us_per_fault", fmt(tmem.randMicrosPerFault)), ("kernel_rand_us_per_fault", fmt(kernel.randMicrosPerFault)),
+                ("tmem_seq_us_per_fault", fmt(tmem.seqMicrosPerFault)), ("kernel_seq_us_per_fault", fmt(kernel.seqMicrosPerFault)),
+                ("tmem_rand_faults", "\(tmem.randFaults)"), ("kernel_rand_faults", "\(kernel.randFaults)"),
             ("tmem_seq_faults", "\(tmem.seqFaults)"), ("kernel_seq_faults", "\(kernel.seqFaults)"),
-        ]
+            ]
+        }
         if host {
             let viaHost = try HostSide(spec: spec, tmemd: tmemd, clientCompression: !rawPages).run()
             let disk = try KernelSide(spec: spec, swap: .file(directory: swapDirectory)).run()
