@@ -36,8 +36,9 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(.head(head)), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
             let keep = keepAlive
+            let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-                if !keep { context.close(promise: nil) }
+                if !keep { channel.close(promise: nil) }
             }
         }
     }

@@ -12,16 +12,20 @@ public final class ServerMetrics: Sendable {
     let connections: Gauge
     let protocolErrors: Counter
     private let latencies: [UInt8: DurationHistogram]
+    /// The per-session gauges of the last scrape: those of sessions that ended since are unregistered,
+    /// so `/metrics` never shows a gone session's last figures. Held while a scrape refreshes.
+    private let sessionGauges = Mutex<[Gauge]>([])
 
     public init() {
-        connections = registry.makeGauge(name: "tmem_connections", help: "Open client connections")
-        protocolErrors = registry.makeCounter(name: "tmem_protocol_errors_total", help: "Connections closed for breaking the protocol")
+        connections = registry.makeGauge(descriptor: Self.descriptor("tmem_connections", "Open client connections"))
+        protocolErrors = registry.makeCounter(
+            descriptor: Self.descriptor("tmem_protocol_errors_total", "Connections closed for breaking the protocol"))
         let buckets: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000, 100_000].map { .microseconds($0) }
         var latencies: [UInt8: DurationHistogram] = [:]
         for op in [WireOp.put, .get, .flushPage, .flushObject, .batch, .createPool, .destroyPool] {
             latencies[op.rawValue] = registry.makeDurationHistogram(
-                name: "tmem_request_duration_seconds", labels: [("op", op.description.lowercased())], buckets: buckets,
-                help: "Time the host spent on a request, from its frame to its reply")
+                descriptor: Self.descriptor("tmem_request_duration_seconds", "Time the host spent on a request, from its frame to its reply"),
+                labels: [("op", op.description.lowercased())], buckets: buckets)
         }
         self.latencies = latencies
     }
@@ -32,33 +36,48 @@ public final class ServerMetrics: Sendable {
 
     /// The text exposition, after refreshing the host's figures.
     public func exposition(of host: Host) -> [UInt8] {
-        let stats = host.statistics()
-        gauge("tmem_capacity_bytes", "The host's capacity now").set(Double(stats.capacityBytes))
-        gauge("tmem_used_bytes", "Host memory holding pages (compressed) and their metadata").set(Double(stats.usedBytes))
-        gauge("tmem_stored_pages", "Pages the host holds").set(Double(stats.pages))
-        gauge("tmem_stored_bytes", "Bytes the host's pages take as stored (compressed)").set(Double(stats.storedBytes))
-        gauge("tmem_memory_bytes", "Memory the host's store spends (allocator spans, tables)").set(Double(stats.memoryBytes))
-        gauge("tmem_evicted_pages", "Ephemeral pages the host dropped to make room").set(Double(stats.evictedPages))
-        gauge("tmem_sessions", "Open client sessions").set(Double(stats.clients.count))
-        for client in stats.clients {
-            let labels = [("client", client.name), ("session", String(client.session))]
-            gauge("tmem_client_stored_pages", "Pages a client's session holds", labels).set(Double(client.storedPages))
-            gauge("tmem_client_original_bytes", "Bytes of a client's pages before compression", labels).set(Double(client.originalBytes))
-            gauge("tmem_client_stored_bytes", "Host memory a client's pages take, compressed", labels).set(Double(client.compressedBytes))
-            gauge("tmem_client_share_bytes", "A client's weighted share of the capacity", labels).set(Double(client.share))
-            gauge("tmem_client_weight", "A client's weight", labels).set(Double(client.weight))
-            gauge("tmem_client_cap_bytes", "A client's cap (0: none)", labels).set(Double(client.cap ?? 0))
-            gauge("tmem_client_evicted_pages", "Ephemeral pages of a client the host evicted", labels).set(Double(client.evictedPages))
-            gauge("tmem_client_shrink_notices", "Shrink notices sent to a client", labels).set(Double(client.shrinkNotices))
-            for status in RefusalCounts.reported {
-                gauge("tmem_client_refusals", "Puts refused, by client and reason", labels + [("reason", status.name)])
-                    .set(Double(client.refusals[status]))
+        sessionGauges.withLock { previous in
+            let stats = host.statistics()
+            gauge("tmem_capacity_bytes", "The host's capacity now").set(Double(stats.capacityBytes))
+            gauge("tmem_used_bytes", "Host memory holding pages (compressed) and their metadata").set(Double(stats.usedBytes))
+            gauge("tmem_stored_pages", "Pages the host holds").set(Double(stats.pages))
+            gauge("tmem_stored_bytes", "Bytes the host's pages take as stored (compressed)").set(Double(stats.storedBytes))
+            gauge("tmem_memory_bytes", "Memory the host's store spends (allocator spans, tables)").set(Double(stats.memoryBytes))
+            gauge("tmem_evicted_pages", "Ephemeral pages the host dropped to make room").set(Double(stats.evictedPages))
+            gauge("tmem_sessions", "Open client sessions").set(Double(stats.clients.count))
+            var current: [Gauge] = []
+            func set(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Int) {
+                let made = gauge(name, help, labels)
+                made.set(Double(value))
+                current.append(made)
             }
+            for client in stats.clients {
+                let labels = [("client", client.name), ("session", String(client.session))]
+                set("tmem_client_stored_pages", "Pages a client's session holds", labels, client.storedPages)
+                set("tmem_client_original_bytes", "Bytes of a client's pages before compression", labels, client.originalBytes)
+                set("tmem_client_stored_bytes", "Host memory a client's pages take, compressed", labels, client.compressedBytes)
+                set("tmem_client_share_bytes", "A client's weighted share of the capacity", labels, client.share)
+                set("tmem_client_weight", "A client's weight", labels, client.weight)
+                set("tmem_client_cap_bytes", "A client's cap (0: none)", labels, client.cap ?? 0)
+                set("tmem_client_evicted_pages", "Ephemeral pages of a client the host evicted", labels, client.evictedPages)
+                set("tmem_client_shrink_notices", "Shrink notices sent to a client", labels, client.shrinkNotices)
+                for status in RefusalCounts.reported {
+                    set("tmem_client_refusals", "Puts refused, by client and reason", labels + [("reason", status.name)],
+                        client.refusals[status])
+                }
+            }
+            for old in previous where !current.contains(where: { $0 === old }) { registry.unregisterGauge(old) }
+            previous = current
+            return registry.emitToBuffer()
         }
-        return registry.emitToBuffer()
     }
 
     private func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
-        labels.isEmpty ? registry.makeGauge(name: name, help: help) : registry.makeGauge(name: name, labels: labels, help: help)
+        registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels)
+    }
+
+    /// A whole metric name (already in base units) as swift-prometheus describes one.
+    private static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 }
