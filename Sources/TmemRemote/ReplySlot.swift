@@ -30,6 +30,8 @@ final class ReplySlot: @unchecked Sendable {
     private var state = State.idle
 
     static let indexBits: UInt32 = 8
+    /// The generation's bits that a request id carries (above the index).
+    static let generationMask = UInt32.max >> indexBits
 
     init(index: UInt32) {
         self.index = index
@@ -49,10 +51,15 @@ final class ReplySlot: @unchecked Sendable {
     }
 
     /// Starts a wait: the request id to send.
+    ///
+    /// Never 0: the host answers a QUIET request that did not succeed (a quiet flush behind a put that
+    /// timed out) with request id 0, which must not complete slot 0's wait when its generation wraps
+    /// to a multiple of 2^24.
     func arm() -> UInt32 {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         generation &+= 1
+        if generation & Self.generationMask == 0 { generation &+= 1 }
         state = .waiting
         return (generation << Self.indexBits) | index
     }
@@ -86,7 +93,7 @@ final class ReplySlot: @unchecked Sendable {
     func complete(_ frame: Frame) -> Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        guard case .waiting = state, frame.header.requestID >> Self.indexBits == generation & (UInt32.max >> Self.indexBits)
+        guard case .waiting = state, frame.header.requestID >> Self.indexBits == generation & Self.generationMask
         else { return false }
         state = .done(.reply(frame))
         pthread_cond_signal(condition)
