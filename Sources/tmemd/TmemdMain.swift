@@ -60,7 +60,7 @@ struct Tmemd: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Option(help: "Once every listener is ready, write the TCP port --listen bound (the one the kernel picked for port 0) to this file.")
+    @Option(help: "Once every listener is ready (and SIGTERM drains), write the TCP port --listen bound (the one the kernel picked for port 0) to this file.")
     var portFile: String?
 
     func run() async throws {
@@ -104,13 +104,26 @@ struct Tmemd: AsyncParsableCommand {
         guard server.tcp != nil || server.unixPath != nil else { throw ValidationError("nothing to listen on: give --listen or leave out --no-unix") }
         let service = HostServer(host: host, configuration: server, logger: logger)
         let bound = try service.start()
+        var services: [any Service] = [service]
         if let portFile {
             guard server.tcp != nil, let port = bound.first?.port else { throw ValidationError("--port-file needs --listen") }
-            try writePortFile(portFile, port: port)
+            services.append(PortFile(path: portFile, port: port))
         }
         logger.info("tmemd: capacity \(host.capacityBytes) bytes, \(clients.count) configured clients")
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
+    }
+}
+
+/// `--port-file`: written once the service group runs, when SIGTERM and SIGINT are already trapped, so
+/// whoever waits for the file may send one at once and get a drain; then idle until shutdown.
+private struct PortFile: Service {
+    let path: String
+    let port: Int
+
+    func run() async throws {
+        try writePortFile(path, port: port)
+        try? await gracefulShutdown()
     }
 }
 
