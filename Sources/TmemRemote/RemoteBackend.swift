@@ -167,6 +167,9 @@ public final class RemoteBackend: Backend {
     public func get(_ key: Key, into page: UnsafeMutableRawBufferPointer) throws(TmemError) -> Bool {
         precondition(page.count == pageSize, "a page is \(pageSize) bytes")
         counters.gets.add(1, ordering: .relaxed)
+        // A pool of a session that ended lost its pages whether or not the host can be reached now: say
+        // so at once, rather than fail retryably while the host is down (a retry could only learn the same).
+        if let record = record(key.pool), record.epoch != session.epoch { return try missing(key, record.kind) }
         let (connection, epoch) = try session.connection()
         guard let (record, current) = hostPool(key.pool, epoch: epoch, connection: connection, forPut: false) else {
             return false

@@ -37,6 +37,8 @@ final class ReplySlot: @unchecked Sendable {
     private var incoming: ByteBuffer
 
     static let indexBits: UInt32 = 8
+    /// The generation's bits that a request id carries (above the index).
+    static let generationMask = UInt32.max >> indexBits
 
     init(index: UInt32) {
         self.index = index
@@ -65,9 +67,14 @@ final class ReplySlot: @unchecked Sendable {
     }
 
     /// Starts a wait: the request id to send.
+    ///
+    /// Never 0: the host answers a QUIET request that did not succeed (a quiet flush behind a put that
+    /// timed out) with request id 0, which must not complete slot 0's wait when its generation wraps
+    /// to a multiple of 2^24.
     func arm() -> UInt32 {
         locked {
             generation &+= 1
+            if generation & Self.generationMask == 0 { generation &+= 1 }
             state = .waiting
             poked = false
             return (generation << Self.indexBits) | index
@@ -136,7 +143,7 @@ final class ReplySlot: @unchecked Sendable {
     @discardableResult
     func complete(_ frame: Frame) -> Bool {
         locked {
-            guard case .waiting = state, frame.header.requestID >> Self.indexBits == generation & (UInt32.max >> Self.indexBits)
+            guard case .waiting = state, frame.header.requestID >> Self.indexBits == generation & Self.generationMask
             else { return false }
             var reply = frame
             if frame.entries.isEmpty {

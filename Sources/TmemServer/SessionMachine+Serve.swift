@@ -136,7 +136,8 @@ extension SessionMachine {
             default:
                 let (status, held) = host.flushPage(session, pool: header.pool, object: entry.object, index: entry.index)
                 let answer = status == .ok ? (held ? WireStatus.ok : .miss) : WireStatus(status)
-                if status != .ok { silent = false }
+                // A miss is an outcome QUIET never hides (docs/PROTOCOL.md, "Flags").
+                if answer != .ok { silent = false }
                 out.writeBatchEntry(op: .flushPage, status: answer, object: entry.object, index: entry.index)
             }
         }

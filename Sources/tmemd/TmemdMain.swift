@@ -63,6 +63,9 @@ struct Tmemd: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "Once every listener is ready (and SIGTERM drains), write the TCP port --listen bound (the one the kernel picked for port 0) to this file.")
+    var portFile: String?
+
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         LoggingSystem.bootstrap { label in
@@ -103,9 +106,41 @@ struct Tmemd: AsyncParsableCommand {
         }
         guard server.tcp != nil || server.unixPath != nil else { throw ValidationError("nothing to listen on: give --listen or leave out --no-unix") }
         let service = HostServer(host: host, configuration: server, logger: logger)
-        try service.start()
+        let bound = try service.start()
+        var services: [any Service] = [service]
+        if let portFile {
+            guard server.tcp != nil, let port = bound.first?.port else { throw ValidationError("--port-file needs --listen") }
+            services.append(PortFile(path: portFile, port: port))
+        }
         logger.info("tmemd: capacity \(host.capacityBytes) bytes, \(clients.count) configured clients")
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
+    }
+}
+
+/// `--port-file`: written once the service group runs, when SIGTERM and SIGINT are already trapped, so
+/// whoever waits for the file may send one at once and get a drain; then idle until shutdown.
+private struct PortFile: Service {
+    let path: String
+    let port: Int
+
+    func run() async throws {
+        try writePortFile(path, port: port)
+        try? await gracefulShutdown()
+    }
+}
+
+/// Writes `port` and a newline to `path` whole: into a temporary file beside it, renamed over it, so a
+/// reader polling for the file (a test, a script that started tmemd with port 0) never sees half of it.
+private func writePortFile(_ path: String, port: Int) throws {
+    let text = Array("\(port)\n".utf8)
+    let temporary = path + ".tmp"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw EndpointError("cannot write the port file \(path): \(String(cString: strerror(errno)))") }
+    let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+    guard written == text.count, rename(temporary, path) == 0 else {
+        unlink(temporary)
+        throw EndpointError("cannot write the port file \(path): \(String(cString: strerror(errno)))")
     }
 }

@@ -43,10 +43,11 @@ final class LocalHost: Sendable {
     var host: Host { server.host }
 
     /// A client over `transport` (`.tcp` proves the secret; `.unix` by uid, with the secret too unless
-    /// told otherwise).
+    /// told otherwise). Its requests wait 30 s by default: on a shared 2-core machine whole processes
+    /// stall for seconds now and then, and only tests about timeouts should see one.
     func client(
         _ transport: Transport = .unix(peerUID: nil), name: String = "test", withSecret: Bool = true, connections: Int = 1,
-        timeoutNanoseconds: UInt64 = 2_000_000_000, compressPages: Bool = true
+        timeoutNanoseconds: UInt64 = 30_000_000_000, compressPages: Bool = true
     ) throws -> RemoteBackend {
         let address = transport == .tcp ? tcp : unix
         return try RemoteBackend(configuration: RemoteConfiguration(
