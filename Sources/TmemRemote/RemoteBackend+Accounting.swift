@@ -39,10 +39,13 @@ extension RemoteBackend {
     /// The value of one counter of ``namedStatistics`` (0 for an unknown name).
     public func statistic(_ name: String) -> Int { counters.named.first { $0.name == name }?.value ?? 0 }
 
-    /// The host's shrink notice in force: the most persistent pages this client may keep, or nil.
+    /// The host's shrink notice in force: the most persistent pages this client may keep, or nil. A
+    /// notice is in force until its deadline: a host that still needs the room sends it again (each
+    /// tick after the deadline), one that no longer does lets it lapse, so the client may grow again.
     public var shrinkTarget: Int? {
         let target = session.shrinkTarget.load(ordering: .acquiring)
-        return target < 0 ? nil : target
+        guard target >= 0, monotonicNanoseconds() <= session.shrinkDeadline.load(ordering: .relaxed) else { return nil }
+        return target
     }
 }
 

@@ -44,8 +44,9 @@ import TmemTestKit
         #expect(failures.load(ordering: .relaxed) == 0)
     }
 
-    /// A client that sends nothing still receives a shrink notice (its monitor reads it) and sees the
-    /// host go: its session's pages are then reported lost, not missing.
+    /// A client that sends nothing still receives a shrink notice (its monitor reads it), lets it lapse
+    /// once the host no longer sends it, and sees the host go: its session's pages are then reported
+    /// lost, not missing.
     @Test func anIdleClientHearsNoticesAndTheHostClosing() throws {
         let local = try LocalHost(capacity: 64 << 20, tickNanoseconds: 50_000_000)
         let remote = try local.client()
@@ -66,6 +67,11 @@ import TmemTestKit
         try admin.configureHost("capacity=\(64 << 10)")
         admin.close()
         #expect(poll(seconds: 5) { remote.shrinkTarget != nil }, "no shrink notice reached the idle client")
+        // The host regains room: the notice is not sent again and lapses at its deadline (2 s).
+        let admin2 = try local.client(name: "admin")
+        try admin2.configureHost("capacity=\(64 << 20)")
+        admin2.close()
+        #expect(poll(seconds: 6) { remote.shrinkTarget == nil }, "a lifted shrink notice stayed in force")
         local.stop()
         #expect(poll(seconds: 5) { remote.statistic("sessions_lost") > 0 }, "the idle client did not see the host close")
         var back = [UInt8](repeating: 0, count: pageSize)
