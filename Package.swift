@@ -39,6 +39,7 @@ let package = Package(
         .library(name: "TmemHost", targets: ["TmemHost"]),
         .library(name: "TmemServer", targets: ["TmemServer"]),
         .library(name: "TmemRemote", targets: ["TmemRemote"]),
+        .library(name: "TmemCleancache", targets: ["TmemCleancache"]),
         .executable(name: "tmem", targets: ["tmem"]),
         .executable(name: "tmemd", targets: ["tmemd"]),
     ],
@@ -109,6 +110,7 @@ let package = Package(
             ]
         ),
         .target(name: "TmemHost", dependencies: ["Tmem", "TmemZcache", "TmemCompression"]),
+        .target(name: "TmemCleancache", dependencies: ["Tmem"]),
         .target(
             name: "TmemServer",
             dependencies: [
@@ -175,6 +177,7 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "TmemCleancacheTests", dependencies: ["TmemCleancache", "Tmem", "TmemZcache", "TmemTestKit"]),
         .testTarget(
             name: "TmemHostTests",
             dependencies: ["TmemHost", "Tmem", "TmemZcache", "TmemCompression", "TmemTestKit"]

@@ -1,0 +1,203 @@
+import Synchronization
+import Tmem
+
+/// Cleancache: the ephemeral frontend for clean file pages (SEMANTICS.md, "Cleancache"), over any
+/// backend's ephemeral pools. A victim cache: a program that reads a file through its own page cache
+/// ``put(_:file:index:page:since:)``s clean pages it drops and ``get(_:file:index:into:)``s before it
+/// reads the file.
+///
+/// The contract it keeps, whatever the backend does inside:
+/// - put-put-get: after two puts of one key a get returns the second page or misses, never the first;
+/// - get-get: after a get misses, no later get hits until a new put;
+/// - after ``invalidatePage(_:file:index:)``, ``invalidateFile(_:file:)`` or ``invalidateFS(_:)``, no get
+///   returns data put before the invalidation, also when a put of the same page races it.
+///
+/// How: every key has a stripe lock that its put, get and page invalidation hold, and every file an
+/// *invalidation generation*. A put reads the generation (or takes the one the caller read before it
+/// read the file, ``token(_:file:)``), stores, and undoes its store if the generation moved meanwhile:
+/// under the stripe, so no get can see the page in between. A put whose token is older than the
+/// file's last invalidation is dropped: its bytes may predate a write. Puts are never waited on for a
+/// refusal: a refused put is simply not cached.
+///
+/// Thread-safe: any number of threads may call anything at once.
+public final class Cleancache: Sendable {
+    /// The backend holding the pages.
+    public let backend: any Backend
+    private let pools = Mutex<PoolTable>(PoolTable())
+    private let stripes = MutexArray<Void>(count: 128) { () }
+    private let generations = MutexArray<[FileKey: UInt64]>(count: 64) { [:] }
+    let counters = CleancacheCounters()
+
+    /// A cleancache over `backend` (whose ephemeral pools it makes).
+    public init(backend: any Backend) {
+        self.backend = backend
+    }
+
+    deinit {
+        for pool in pools.withLock({ $0.all }) { backend.destroyPool(pool) }
+    }
+
+    // MARK: Pools
+
+    /// Makes a private pool for one file system (the kernel's `init_fs`).
+    ///
+    /// - Parameters:
+    ///   - pageSize: The file system's page size: must be the backend's (4096); cleancache does not
+    ///     split or join pages.
+    ///   - exclusiveGets: A hit removes the page from the pool (the kernel's private pools did; a program
+    ///     that keeps the page it got in its own cache then holds the only copy); false keeps it.
+    /// - Throws: ``TmemError`` invalid argument for another page size; the backend's error when it has
+    ///   no room for another pool.
+    public func initFS(pageSize: Int = Tmem.pageSize, exclusiveGets: Bool = false) throws(TmemError) -> FSPool {
+        guard pageSize == Tmem.pageSize else {
+            throw .invalidArgument("cleancache pages are \(Tmem.pageSize) bytes, not \(pageSize)")
+        }
+        let id = try backend.createPool(.ephemeral)
+        return pools.withLock { $0.add(FSPoolState(backendPool: id, exclusiveGets: exclusiveGets, shared: nil)) }
+    }
+
+    /// Makes or joins the pool shared by every caller of this cleancache naming `uuid` (the kernel's
+    /// `init_shared_fs`). Gets from a shared pool are never exclusive. Each call takes a reference that
+    /// ``closeFS(_:)`` gives back; the pool goes with the last.
+    public func initSharedFS(uuid: UUID128) throws(TmemError) -> FSPool {
+        if let existing = pools.withLock({ $0.joinShared(uuid) }) { return existing }
+        let id = try backend.createPool(.ephemeral)
+        let (pool, extra) = pools.withLock { $0.addShared(uuid, FSPoolState(backendPool: id, exclusiveGets: false, shared: uuid)) }
+        // Another caller made it meanwhile: join theirs, drop ours.
+        if let extra { backend.destroyPool(extra) }
+        return pool
+    }
+
+    /// Gives back a pool from ``initFS(pageSize:exclusiveGets:)`` or ``initSharedFS(uuid:)``: its pages go
+    /// (for a shared pool, with its last reference). Unknown pools are ignored.
+    public func closeFS(_ pool: FSPool) {
+        if let gone = pools.withLock({ $0.release(pool) }) { backend.destroyPool(gone) }
+    }
+
+    // MARK: Pages
+
+    /// The file's invalidation token now: read it *before* reading a page from the file, and pass it
+    /// to ``put(_:file:index:page:since:)``; a put whose file was invalidated since is dropped.
+    public func token(_ pool: FSPool, file: UInt64) -> CleancacheToken {
+        CleancacheToken(generation: generation(FileKey(pool: pool, file: file)))
+    }
+
+    /// Offers a clean page (its bytes equal the file's). It may be dropped: silently, at once or later.
+    ///
+    /// - Parameters:
+    ///   - since: The token read before the page was read from the file; nil: the caller guarantees the
+    ///     page is clean now (no write of it can be in progress).
+    /// - Returns: Whether the page was cached (for statistics and tests; callers need not look).
+    @discardableResult
+    public func put(_ pool: FSPool, file: UInt64, index: UInt32, page: UnsafeRawBufferPointer, since: CleancacheToken? = nil) -> Bool {
+        precondition(page.count == Tmem.pageSize, "a page is \(Tmem.pageSize) bytes")
+        counters.puts.add(1, ordering: .relaxed)
+        let fileKey = FileKey(pool: pool, file: file)
+        return stripes.withLock(stripe(fileKey, index)) { _ -> Bool in
+            guard let state = pools.withLock({ $0.state(pool) }) else { return false }
+            let before = generation(fileKey)
+            if let since, since.generation != before { return false }
+            let key = Key(pool: state.backendPool, object: ObjectID(rawValue: file), index: PageIndex(rawValue: index))
+            guard case .stored = backend.put(key, page: page) else { return false }
+            if generation(fileKey) != before || pools.withLock({ $0.state(pool)?.backendPool }) != state.backendPool {
+                _ = backend.flushPage(key)
+                return false
+            }
+            return true
+        }
+    }
+
+    /// Looks a page up: true and `page` filled on a hit, false on a miss (`page` then undefined).
+    /// A hit in a pool with exclusive gets removes the page.
+    public func get(_ pool: FSPool, file: UInt64, index: UInt32, into page: UnsafeMutableRawBufferPointer) -> Bool {
+        precondition(page.count == Tmem.pageSize, "a page is \(Tmem.pageSize) bytes")
+        let hit = stripes.withLock(stripe(FileKey(pool: pool, file: file), index)) { _ -> Bool in
+            guard let state = pools.withLock({ $0.state(pool) }) else { return false }
+            let key = Key(pool: state.backendPool, object: ObjectID(rawValue: file), index: PageIndex(rawValue: index))
+            // An ephemeral page that cannot be read back (lost with a host, damaged) is a miss.
+            guard (try? backend.get(key, into: page)) == true else { return false }
+            if state.exclusiveGets { _ = backend.flushPage(key) }
+            return true
+        }
+        if hit { counters.succGets.add(1, ordering: .relaxed) } else { counters.failedGets.add(1, ordering: .relaxed) }
+        return hit
+    }
+
+    /// Drops one page (call it before, or atomically with, changing the page in the file).
+    public func invalidatePage(_ pool: FSPool, file: UInt64, index: UInt32) {
+        counters.invalidates.add(1, ordering: .relaxed)
+        let fileKey = FileKey(pool: pool, file: file)
+        stripes.withLock(stripe(fileKey, index)) { _ in
+            bump(fileKey)
+            guard let state = pools.withLock({ $0.state(pool) }) else { return }
+            _ = backend.flushPage(Key(pool: state.backendPool, object: ObjectID(rawValue: file), index: PageIndex(rawValue: index)))
+        }
+    }
+
+    /// Drops every page of a file (the kernel's `invalidate_inode`).
+    public func invalidateFile(_ pool: FSPool, file: UInt64) {
+        counters.invalidates.add(1, ordering: .relaxed)
+        bump(FileKey(pool: pool, file: file))
+        guard let state = pools.withLock({ $0.state(pool) }) else { return }
+        _ = backend.flushObject(pool: state.backendPool, object: ObjectID(rawValue: file))
+    }
+
+    /// Drops every page of the pool (the kernel's `invalidate_fs`); the pool stays usable. Its pages go
+    /// with the backend pool that held them; a new one takes its place (when the backend has no room
+    /// for one, the pool caches nothing until the next ``invalidateFS(_:)``).
+    public func invalidateFS(_ pool: FSPool) {
+        counters.invalidates.add(1, ordering: .relaxed)
+        let fresh = try? backend.createPool(.ephemeral)
+        switch pools.withLock({ $0.replace(pool, with: fresh) }) {
+        case .some(let old?): backend.destroyPool(old)
+        case .some(nil): break
+        case nil: if let fresh { backend.destroyPool(fresh) }
+        }
+    }
+
+    // MARK: Generations
+
+    private func stripe(_ file: FileKey, _ index: UInt32) -> Int {
+        var h = file.file &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt32(bitPattern: file.pool.rawValue)) &* 0xC2B2_AE3D_27D4_EB4F
+        h ^= UInt64(index) &* 0x1656_67B1_9E37_79F9
+        return Int(truncatingIfNeeded: (h >> 32) % UInt64(stripes.count))
+    }
+
+    private func generationStripe(_ file: FileKey) -> Int {
+        Int(truncatingIfNeeded: ((file.file &* 0x9E37_79B9_7F4A_7C15) >> 40) % UInt64(generations.count))
+    }
+
+    private func generation(_ file: FileKey) -> UInt64 {
+        generations.withLock(generationStripe(file)) { $0[file] ?? 0 }
+    }
+
+    private func bump(_ file: FileKey) {
+        generations.withLock(generationStripe(file)) { $0[file, default: 0] &+= 1 }
+    }
+}
+
+/// A file system's pool in a ``Cleancache`` (private or shared).
+public struct FSPool: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
+    public var description: String { "fs pool \(rawValue)" }
+}
+
+/// What ``Cleancache/token(_:file:)`` read: the file's invalidation generation.
+public struct CleancacheToken: Hashable, Sendable {
+    let generation: UInt64
+}
+
+/// A 128-bit uuid naming a shared pool.
+public struct UUID128: Hashable, Sendable {
+    public var high: UInt64
+    public var low: UInt64
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+}
+
+struct FileKey: Hashable, Sendable {
+    let pool: FSPool
+    let file: UInt64
+}

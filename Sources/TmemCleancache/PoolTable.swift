@@ -1,0 +1,104 @@
+import Synchronization
+import Tmem
+
+/// One FS pool: the backend pool holding its pages now (nil after an ``Cleancache/invalidateFS(_:)``
+/// that could not make a new one), how gets behave, and for a shared pool its uuid and references.
+struct FSPoolState {
+    var backendPool: PoolID?
+    let exclusiveGets: Bool
+    let shared: UUID128?
+    var references = 1
+
+    init(backendPool: PoolID?, exclusiveGets: Bool, shared: UUID128?) {
+        self.backendPool = backendPool
+        self.exclusiveGets = exclusiveGets
+        self.shared = shared
+    }
+}
+
+/// The FS pools of a ``Cleancache`` by handle, and the shared ones by uuid (under the cleancache's
+/// mutex). Handles are never reused, so a closed pool's handle names nothing ever after.
+struct PoolTable {
+    private var pools: [Int32: FSPoolState] = [:]
+    private var byUUID: [UUID128: Int32] = [:]
+    private var next: Int32 = 0
+
+    /// Every backend pool held (what the cleancache gives back when it goes).
+    var all: [PoolID] { pools.values.compactMap(\.backendPool) }
+
+    func state(_ pool: FSPool) -> (backendPool: PoolID, exclusiveGets: Bool)? {
+        guard let state = pools[pool.rawValue], let id = state.backendPool else { return nil }
+        return (id, state.exclusiveGets)
+    }
+
+    mutating func add(_ state: FSPoolState) -> FSPool {
+        next += 1
+        pools[next] = state
+        return FSPool(rawValue: next)
+    }
+
+    /// A reference to the shared pool of `uuid`, if there is one.
+    mutating func joinShared(_ uuid: UUID128) -> FSPool? {
+        guard let handle = byUUID[uuid] else { return nil }
+        pools[handle]!.references += 1
+        return FSPool(rawValue: handle)
+    }
+
+    /// Adds a shared pool, or joins the one another caller added first.
+    ///
+    /// - Returns: The pool, and the backend pool to destroy when `state`'s lost the race.
+    mutating func addShared(_ uuid: UUID128, _ state: FSPoolState) -> (FSPool, PoolID?) {
+        if let existing = joinShared(uuid) { return (existing, state.backendPool) }
+        let pool = add(state)
+        byUUID[uuid] = pool.rawValue
+        return (pool, nil)
+    }
+
+    /// Drops a reference: the backend pool to destroy when it was the last.
+    mutating func release(_ pool: FSPool) -> PoolID? {
+        guard var state = pools[pool.rawValue] else { return nil }
+        state.references -= 1
+        guard state.references == 0 else {
+            pools[pool.rawValue] = state
+            return nil
+        }
+        pools[pool.rawValue] = nil
+        if let uuid = state.shared { byUUID[uuid] = nil }
+        return state.backendPool
+    }
+
+    /// Points the pool at `fresh` (or at none).
+    ///
+    /// - Returns: The backend pool it named before (to destroy); nil when the pool is unknown, in which
+    ///   case `fresh` is the caller's to destroy.
+    mutating func replace(_ pool: FSPool, with fresh: PoolID?) -> PoolID?? {
+        guard let old = pools[pool.rawValue] else { return nil }
+        pools[pool.rawValue]!.backendPool = fresh
+        return .some(old.backendPool)
+    }
+}
+
+/// Cleancache's counters, under the kernel's names.
+final class CleancacheCounters: Sendable {
+    let succGets = Atomic<Int>(0)
+    let failedGets = Atomic<Int>(0)
+    let puts = Atomic<Int>(0)
+    let invalidates = Atomic<Int>(0)
+}
+
+extension Cleancache {
+    /// `succ_gets`, `failed_gets`, `puts`, `invalidates`, then the backend's `evicted_pages` (the
+    /// ephemeral pages it dropped), as cleancache's debugfs showed them.
+    public var namedStatistics: [(name: String, value: Int)] {
+        let c = counters
+        let evicted = backend.namedStatistics.first { $0.name == "evicted_pages" }?.value ?? 0
+        return [
+            ("succ_gets", c.succGets.load(ordering: .relaxed)), ("failed_gets", c.failedGets.load(ordering: .relaxed)),
+            ("puts", c.puts.load(ordering: .relaxed)), ("invalidates", c.invalidates.load(ordering: .relaxed)),
+            ("evicted_pages", evicted),
+        ]
+    }
+
+    /// One counter of ``namedStatistics`` by name (0 for an unknown name).
+    public func statistic(_ name: String) -> Int { namedStatistics.first { $0.name == name }?.value ?? 0 }
+}
