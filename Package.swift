@@ -91,7 +91,7 @@ let package = Package(
             name: "TmemReplay",
             dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemRemote", "TmemWire"]
         ),
-        .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile"]),
+        .target(name: "TmemTestKit", dependencies: ["Tmem", "TmemFrontswap", "TmemSwapFile", "TmemCleancache"]),
         .target(
             name: "TmemCLI",
             dependencies: [

@@ -18,68 +18,23 @@ enum CleancacheBackend: String, CaseIterable, CustomTestStringConvertible, Senda
     }
 }
 
-/// A page whose bytes say which (file, index, version) it is, so a wrong or stale page is named.
-func taggedPage(file: UInt64, index: UInt32, version: UInt64) -> [UInt8] {
-    var page = [UInt8](repeating: 0, count: pageSize)
-    var rng = SeededGenerator(seed: file &* 1_000_003 &+ UInt64(index) &* 7919 &+ version)
-    for i in stride(from: 24, to: pageSize, by: 8) { page[i] = UInt8.random(in: 0...255, using: &rng) }
-    withUnsafeBytes(of: file) { page.replaceSubrange(0..<8, with: $0) }
-    withUnsafeBytes(of: UInt64(index)) { page.replaceSubrange(8..<16, with: $0) }
-    withUnsafeBytes(of: version) { page.replaceSubrange(16..<24, with: $0) }
-    return page
-}
-
-func versionOf(_ page: [UInt8]) -> UInt64 { page.withUnsafeBytes { $0.load(fromByteOffset: 16, as: UInt64.self) } }
-
-/// Random sequences of every operation against a model of what a get may return: on a hit exactly the
-/// key's last put since its last invalidation; never a page after an invalidation, a miss (get-get), or
-/// an exclusive hit until a new put.
+/// The cleancache contract (TmemTestKit's ``CleancacheContract``) on RAM and Zcache, and what is
+/// particular to this frontend: shared pools by uuid, page size, counter names.
 struct CleancacheModelTests {
+    static func contract(_ kind: CleancacheBackend) -> CleancacheContract {
+        CleancacheContract(name: kind.rawValue) { capacity in try kind.make(capacity: capacity) }
+    }
+
     @Test(arguments: CleancacheBackend.allCases, [false, true])
     func randomOperationsKeepTheCoherencyRules(backend kind: CleancacheBackend, exclusive: Bool) throws {
-        var rng = seededGenerator("cleancache model \(kind) exclusive=\(exclusive)", default: 0xC1EA)
-        // Small enough that the backend drops pages now and then: misses must be allowed, never lies.
-        let cache = Cleancache(backend: try kind.make(capacity: 256 * pageSize))
-        let pools = [try cache.initFS(exclusiveGets: exclusive), try cache.initFS(exclusiveGets: exclusive)]
-        var model: [String: UInt64] = [:]  // "pool/file/index" -> version that a hit must show
-        var version: UInt64 = 0
-        var out = [UInt8](repeating: 0, count: pageSize)
-        var hits = 0
-        for step in 0..<20_000 {
-            let pool = pools.randomElement(using: &rng)!
-            let file = UInt64.random(in: 1...6, using: &rng)
-            let index = UInt32.random(in: 0..<24, using: &rng)
-            let name = "\(pool.rawValue)/\(file)/\(index)"
-            switch Int.random(in: 0..<100, using: &rng) {
-            case 0..<45:
-                version += 1
-                let page = taggedPage(file: file, index: index, version: version)
-                let cached = page.withUnsafeBytes { cache.put(pool, file: file, index: index, page: $0) }
-                model[name] = cached ? version : nil
-            case 45..<90:
-                let hit = out.withUnsafeMutableBytes { cache.get(pool, file: file, index: index, into: $0) }
-                if hit {
-                    hits += 1
-                    let expected = try #require(model[name], "step \(step): \(name) hit with nothing cached (version \(versionOf(out)))")
-                    #expect(out == taggedPage(file: file, index: index, version: expected), "step \(step): \(name) returned version \(versionOf(out)), not \(expected)")
-                    if exclusive { model[name] = nil }
-                } else {
-                    model[name] = nil  // get-get: no hit until a new put
-                }
-            case 90..<96:
-                cache.invalidatePage(pool, file: file, index: index)
-                model[name] = nil
-            case 96..<99:
-                cache.invalidateFile(pool, file: file)
-                model = model.filter { !$0.key.hasPrefix("\(pool.rawValue)/\(file)/") }
-            default:
-                cache.invalidateFS(pool)
-                model = model.filter { !$0.key.hasPrefix("\(pool.rawValue)/") }
-            }
-        }
-        #expect(hits > 1000, "the test should exercise hits: \(hits)")
-        #expect(cache.statistic("succ_gets") == hits)
-        #expect(cache.statistic("succ_gets") + cache.statistic("failed_gets") > 0)
+        let violations = try Self.contract(kind).checkCoherency(exclusive: exclusive)
+        #expect(violations.isEmpty, "\(violations.joined(separator: "\n"))")
+    }
+
+    @Test(arguments: CleancacheBackend.allCases, [false, true])
+    func noGetReturnsAPagePutBeforeAnInvalidation(backend kind: CleancacheBackend, wholeFile: Bool) throws {
+        let violations = try Self.contract(kind).checkInvalidationRaces(wholeFile: wholeFile)
+        #expect(violations.isEmpty, "\(violations.joined(separator: "\n"))")
     }
 
     @Test func sharedPoolsAreJoinedByUUIDAndNeverExclusive() throws {

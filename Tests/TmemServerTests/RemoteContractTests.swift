@@ -63,3 +63,18 @@ import TmemTestKit
 func expectNone(_ violations: [String], sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(violations.isEmpty, "\(violations.joined(separator: "\n"))", sourceLocation: sourceLocation)
 }
+
+/// Cleancache over the remote backend: the host's ephemeral pools, reached over its Unix socket.
+struct RemoteCleancacheTests {
+    static let contract = CleancacheContract(name: "remote") { capacity in try HostedBackend(capacity: capacity) }
+
+    @Test(arguments: [false, true])
+    func randomOperationsKeepTheCoherencyRules(exclusive: Bool) throws {
+        try expectNone(Self.contract.checkCoherency(steps: 5000, exclusive: exclusive))
+    }
+
+    @Test(arguments: [false, true])
+    func noGetReturnsAPagePutBeforeAnInvalidation(wholeFile: Bool) throws {
+        try expectNone(Self.contract.checkInvalidationRaces(invalidations: 150, wholeFile: wholeFile))
+    }
+}
