@@ -32,3 +32,12 @@ public func describeErrno(_ code: Int32) -> String {
     guard let text = strerror(code) else { return "errno \(code)" }
     return String(cString: text)
 }
+
+#if arch(arm64) || arch(arm)
+/// `O_DIRECT`, which Glibc's module map hides without `_GNU_SOURCE` (values from the kernel's
+/// `asm-generic/fcntl.h` and the arm64 override).
+public let openDirectFlag: Int32 = 0o200000
+#else
+/// `O_DIRECT`, which Glibc's module map hides without `_GNU_SOURCE` (the kernel's `asm-generic/fcntl.h`).
+public let openDirectFlag: Int32 = 0o40000
+#endif

@@ -27,6 +27,8 @@ public final class Cleancache: Sendable {
     private let stripes = MutexArray<Void>(count: 128) { () }
     private let generations = MutexArray<[FileKey: UInt64]>(count: 64) { [:] }
     let counters = CleancacheCounters()
+    /// Each cached file's identity when last checked (``revalidate(_:identity:)``).
+    let identities = Mutex<[FileKey: FileIdentity]>([:])
 
     /// A cleancache over `backend` (whose ephemeral pools it makes).
     public init(backend: any Backend) {

@@ -5,15 +5,11 @@ import Musl
 #endif
 import Tmem
 
-/// `O_DIRECT`, which Glibc's module map hides without `_GNU_SOURCE` (values from the kernel's
-/// `asm-generic/fcntl.h` and the arm64 override).
 #if arch(arm64) || arch(arm)
-let openDirectFlag: Int32 = 0o200000
-/// `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`), hidden likewise; arm64 moves `O_DIRECTORY`.
+/// `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`), which Glibc hides without `_GNU_SOURCE`; arm64 moves `O_DIRECTORY`.
 let openTemporaryFlag: Int32 = 0o20000000 | 0o40000
 #else
-let openDirectFlag: Int32 = 0o40000
-/// `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`), hidden likewise.
+/// `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`), which Glibc hides without `_GNU_SOURCE`.
 let openTemporaryFlag: Int32 = 0o20000000 | 0o200000
 #endif
 

@@ -1,0 +1,212 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+import Tmem
+
+/// A file read through a small in-process page cache with cleancache behind it and the file behind
+/// that: the shape of a database's pager, usable by any Swift program.
+///
+/// - Reads: a page comes from the in-process cache, else from cleancache, else from the file (with
+///   `O_DIRECT` where the file system supports it, so the kernel's page cache does not hide what
+///   cleancache saves). A page the in-process cache drops is offered to cleancache (a victim cache:
+///   pages enter it when they leave the program's own memory).
+/// - Writes go through to the file at once; every page they touch is invalidated in cleancache first
+///   and refreshed in the in-process cache, so no read returns bytes older than a write.
+/// - The file changed behind the cache's back (size, mtime or ctime differ from when it was opened or
+///   last written here; an inode reused by another file): ``revalidate()`` drops its cached pages.
+///   It runs on open; a consumer that knows better (a database that checks its own change counter)
+///   calls ``invalidate()`` or ``invalidate(pages:)`` itself.
+///
+/// Thread-safe: reads and writes from several threads are serialised per file (the in-process cache's
+/// mutex), each system call outside it.
+public final class CachedFile: Sendable {
+    /// The file's path, for messages.
+    public let path: String
+    public let cleancache: Cleancache
+    public let pool: FSPool
+    /// Whether reads bypass the kernel's page cache (`O_DIRECT` was accepted).
+    public let directIO: Bool
+    private let readFD: Int32
+    private let writeFD: Int32
+    private let inode: UInt64
+    private let local: Mutex<LocalPages>
+    private let counters = CachedFileCounters()
+
+    /// Opens `path` for reading and writing (or reading only), checks it against what cleancache
+    /// recorded for its inode, and caches up to `cachePages` pages in this process.
+    ///
+    /// - Throws: ``TmemError`` naming the path and the failure of `open` or `fstat`.
+    public init(path: String, cleancache: Cleancache, pool: FSPool, cachePages: Int = 256, writable: Bool = true) throws(TmemError) {
+        precondition(cachePages >= 1, "the in-process cache holds at least one page")
+        self.path = path
+        self.cleancache = cleancache
+        self.pool = pool
+        let flags = writable ? O_RDWR : O_RDONLY
+        let buffered = open(path, flags | O_CLOEXEC)
+        guard buffered >= 0 else { throw .unavailable("cannot open \(path): \(Errno.current)") }
+        let direct = open(path, O_RDONLY | O_CLOEXEC | openDirectFlag)
+        readFD = direct >= 0 ? direct : buffered
+        writeFD = buffered
+        directIO = direct >= 0
+        let identity: FileIdentity
+        do throws(TmemError) {
+            identity = try FileIdentity(descriptor: buffered)
+        } catch {
+            if direct >= 0 { close(direct) }
+            close(buffered)
+            throw .unavailable("\(path): \(error.message)")
+        }
+        inode = identity.inode
+        local = Mutex(LocalPages(capacity: cachePages))
+        cleancache.revalidate(pool, identity: identity)
+    }
+
+    deinit {
+        // The pages this process drops now are still clean: offer them to cleancache.
+        for page in local.withLock({ $0.drain() }) { offer(page) }
+        if readFD != writeFD { close(readFD) }
+        close(writeFD)
+    }
+
+    /// The file's size now.
+    public var size: Int { (try? FileIdentity(descriptor: writeFD).size).map(Int.init) ?? 0 }
+
+    /// Reads `buffer.count` bytes at `offset` (page by page through the caches).
+    ///
+    /// - Returns: Bytes read: fewer than asked at the end of the file.
+    /// - Throws: ``TmemError`` when the file cannot be read.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(TmemError) -> Int {
+        precondition(offset >= 0, "a file offset is not negative")
+        let end = min(offset + buffer.count, size)
+        var done = 0
+        var position = offset
+        while position < end {
+            let index = position / pageSize
+            let within = position - index * pageSize
+            let count = min(pageSize - within, end - position)
+            try withPage(index) { page in
+                (buffer.baseAddress! + done).copyMemory(from: page.baseAddress! + within, byteCount: count)
+            }
+            done += count
+            position += count
+        }
+        return done
+    }
+
+    /// Writes `bytes` at `offset`, through to the file (extending it when the write ends past it).
+    ///
+    /// - Throws: ``TmemError`` when the file cannot be written; what was cached for the touched pages
+    ///   is gone either way.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(TmemError) {
+        precondition(offset >= 0, "a file offset is not negative")
+        guard bytes.count > 0 else { return }
+        let first = offset / pageSize, last = (offset + bytes.count - 1) / pageSize
+        invalidate(pages: first...last)
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(writeFD, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .unavailable("cannot write \(path): \(Errno.current)")
+            }
+            done += n
+        }
+        counters.writes.add(1, ordering: .relaxed)
+        if let identity = try? FileIdentity(descriptor: writeFD) { cleancache.record(pool, identity: identity) }
+    }
+
+    /// Cuts or extends the file to `size` bytes; the pages past the new end are invalidated.
+    public func truncate(to size: Int) throws(TmemError) {
+        let old = self.size
+        if old > 0 || size > 0 { invalidate(pages: (min(old, size) / pageSize)...(max(old, size) / pageSize)) }
+        guard ftruncate(writeFD, off_t(size)) == 0 else { throw .unavailable("cannot truncate \(path): \(Errno.current)") }
+        if let identity = try? FileIdentity(descriptor: writeFD) { cleancache.record(pool, identity: identity) }
+    }
+
+    /// Drops the given pages from both caches (before they change in the file).
+    public func invalidate(pages: ClosedRange<Int>) {
+        local.withLock { l in for index in pages { l.remove(index) } }
+        for index in pages { cleancache.invalidatePage(pool, file: inode, index: UInt32(truncatingIfNeeded: index)) }
+    }
+
+    /// Drops every page of the file from both caches.
+    public func invalidate() {
+        _ = local.withLock { $0.drain() }
+        cleancache.invalidateFile(pool, file: inode)
+    }
+
+    /// Checks the file against the identity recorded when it was last opened or written here: when it
+    /// changed behind the cache's back, every cached page of it goes.
+    ///
+    /// - Returns: false when it had changed.
+    @discardableResult
+    public func revalidate() throws(TmemError) -> Bool {
+        let identity = try FileIdentity(descriptor: writeFD)
+        guard cleancache.revalidate(pool, identity: identity) else {
+            _ = local.withLock { $0.drain() }
+            return false
+        }
+        return true
+    }
+
+    // MARK: Pages
+
+    /// Runs `body` on page `index`'s bytes (zero past the end of the file), under the local cache.
+    private func withPage(_ index: Int, _ body: (UnsafeRawBufferPointer) -> Void) throws(TmemError) {
+        if local.withLock({ l in l.use(index, body) }) {
+            counters.localHits.add(1, ordering: .relaxed)
+            return
+        }
+        let since = local.withLock { $0.generation }
+        let page = LocalPage(index: index, token: cleancache.token(pool, file: inode))
+        if cleancache.get(pool, file: inode, index: UInt32(truncatingIfNeeded: index), into: page.bytes) {
+            counters.cleancacheHits.add(1, ordering: .relaxed)
+        } else {
+            try readFromFile(page)
+            counters.fileReads.add(1, ordering: .relaxed)
+        }
+        let victim = local.withLock { l -> LocalPage? in
+            body(UnsafeRawBufferPointer(page.bytes))
+            return l.insert(page, readAt: since)
+        }
+        if let victim { offer(victim) }
+    }
+
+    private func readFromFile(_ page: LocalPage) throws(TmemError) {
+        var done = 0
+        while done < pageSize {
+            let n = pread(readFD, page.bytes.baseAddress! + done, pageSize - done, off_t(page.index * pageSize + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .unavailable("cannot read \(path) at page \(page.index): \(Errno.current)")
+            }
+            if n == 0 { break }
+            done += n
+            // O_DIRECT reads whole blocks: a short read is the end of the file.
+            if directIO && done % 512 != 0 { break }
+        }
+        if done < pageSize { (page.bytes.baseAddress! + done).initializeMemory(as: UInt8.self, repeating: 0, count: pageSize - done) }
+    }
+
+    /// Offers a page leaving the in-process cache to cleancache, under the token of its read.
+    private func offer(_ page: LocalPage) {
+        cleancache.put(pool, file: inode, index: UInt32(truncatingIfNeeded: page.index), page: UnsafeRawBufferPointer(page.bytes), since: page.token)
+    }
+
+    /// `local_hits` (the in-process cache), `cleancache_hits`, `file_reads` (disk reads not avoided),
+    /// `writes`.
+    public var namedStatistics: [(name: String, value: Int)] {
+        [("local_hits", counters.localHits.load(ordering: .relaxed)), ("cleancache_hits", counters.cleancacheHits.load(ordering: .relaxed)),
+         ("file_reads", counters.fileReads.load(ordering: .relaxed)), ("writes", counters.writes.load(ordering: .relaxed))]
+    }
+}
+
+final class CachedFileCounters: Sendable {
+    let localHits = Atomic<Int>(0)
+    let cleancacheHits = Atomic<Int>(0)
+    let fileReads = Atomic<Int>(0)
+    let writes = Atomic<Int>(0)
+}
