@@ -43,7 +43,7 @@ enum StatTable {
         }
         if h.sharedPools > 0 {
             cells.append(["(shared)", "-", "\(h.sharedPools)", "\(h.sharedPages)", "0", formatByteCount(h.sharedPages * pageSize),
-                          "-", formatByteCount(h.sharedUsedBytes), "-", "-", "-", "-", "-", "-"])
+                          formatByteCount(h.sharedStoredBytes), formatByteCount(h.sharedUsedBytes), "-", "-", "-", "-", "-", "-"])
         }
         out += alignedColumns(headers: headers, rows: cells, leftAligned: [0])
         let refused = rows.filter { $0.refusedPuts > 0 }.map { row in

@@ -25,6 +25,7 @@ struct StatsSnapshot: Equatable, Sendable {
         /// The shared pools' account (`host.shared`).
         var sharedPools = 0
         var sharedPages = 0
+        var sharedStoredBytes = 0
         var sharedUsedBytes = 0
     }
 
@@ -84,6 +85,7 @@ struct StatsSnapshot: Equatable, Sendable {
         host.draining = statistics.draining
         host.sharedPools = statistics.shared.pools
         host.sharedPages = statistics.shared.pages
+        host.sharedStoredBytes = statistics.shared.storedBytes
         host.sharedUsedBytes = statistics.shared.usedBytes
         clients = statistics.clients.map { s in
             var row = ClientRow()
@@ -138,6 +140,7 @@ struct StatsSnapshot: Equatable, Sendable {
             let sharedFields = Fields(shared, path: "host.shared")
             host.sharedPools = try sharedFields.int("pools")
             host.sharedPages = try sharedFields.int("pages")
+            host.sharedStoredBytes = try sharedFields.int("stored_bytes")
             host.sharedUsedBytes = try sharedFields.int("used_bytes")
         }
         guard case .array(let rows)? = root["clients"] else {
