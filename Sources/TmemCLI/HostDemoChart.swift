@@ -59,8 +59,9 @@ enum HostDemoChart {
     ///
     /// - Parameter scaleBytes: What a full bar stands for.
     static func legend(scaleBytes: Int) -> String {
-        "bars: # used within the client's share, + used above it, . share not used; "
-            + "a full bar is \(formatByteCount(scaleBytes)), one cell \(formatByteCount(max(1, scaleBytes / width)))"
+        "bars: # used within the client's weighted share, + used above it, . share not used (while the host has "
+            + "room, a share is what the client holds); a full bar is \(formatByteCount(scaleBytes)), "
+            + "one cell \(formatByteCount(max(1, scaleBytes / width)))"
     }
 
     /// The chart's lines for one moment.
