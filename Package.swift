@@ -4,7 +4,8 @@
 //
 // Module graph (data flows down on store, up on load):
 //
-//   tmem (thin @main) ─► TmemCLI (the commands) ─► TmemReplay, TmemBench, TmemPaging, TmemZram
+//   tmem (thin @main) ─► TmemCLI (the commands) ─► TmemReplay, TmemBench, TmemPaging, TmemZram, and for
+//                        `tmem stat` / `tmem host-demo` TmemRemote, TmemHost, TmemServer (an in-process host)
 //   TmemReplay ─► TmemFrontswap ─► Tmem (core: keys, pools, Backend, BackingDevice, Errno, RAM pool; no I/O)
 //            └──► TmemSwapFile ─► Tmem (the backing device: a real file of slots; TemporaryDirectory)
 //            └──► TmemZcache ─► TmemZPool (allocator) + TmemCompression ─► CLZ4, CZstd
@@ -96,8 +97,9 @@ let package = Package(
             name: "TmemCLI",
             dependencies: [
                 "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram",
-                "TmemBench", "TmemPaging", "TmemWire", "TmemRemote",
+                "TmemBench", "TmemPaging", "TmemWire", "TmemRemote", "TmemHost", "TmemServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "tmem", dependencies: ["TmemCLI"]),
@@ -164,7 +166,7 @@ let package = Package(
         .testTarget(
             name: "TmemCLITests",
             dependencies: [
-                "TmemCLI", "Tmem", "TmemReplay", "TmemSwapFile", "TmemTestKit",
+                "TmemCLI", "Tmem", "TmemReplay", "TmemSwapFile", "TmemTestKit", "TmemHost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

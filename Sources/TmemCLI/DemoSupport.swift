@@ -7,11 +7,12 @@ import TmemZcache
 import Glibc
 #endif
 
-/// The demo's data: each page's content is a function of its index and how often it was written, so any
-/// page can be checked at any time without keeping a copy. Page kinds come in stretches, as in heaps.
+/// The demo's data: each page's content is a function of its index and how often it was written
+/// (``DemoPages``), so any page can be checked at any time without keeping a copy.
 final class DemoHeap {
     let pages: Int
     let seed: UInt64
+    private let contents: DemoPages
     private var versions: [UInt32]
     private(set) var checks = 0
     private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: pageSize)
@@ -19,38 +20,25 @@ final class DemoHeap {
     init(pages: Int, seed: UInt64) {
         self.pages = pages
         self.seed = seed
+        contents = DemoPages(seed: seed)
         versions = [UInt32](repeating: 0, count: pages)
     }
 
     deinit { scratch.deallocate() }
 
-    /// The kind of a page: stretches of 16 pages share one (45% text records, 30% numeric arrays,
-    /// 15% zero-filled, 10% incompressible).
-    func kind(_ p: Int) -> PageKind {
-        var rng = SeededGenerator(seed: seed ^ UInt64(p / 16) &* 0x9E37_79B9)
-        switch rng.next() % 100 {
-        case 0..<45: return .textLike
-        case 45..<75: return .numeric
-        case 75..<90: return .zero
-        default: return .random
-        }
-    }
-
-    private func fill(_ p: Int, _ target: UnsafeMutableRawBufferPointer) {
-        var rng = SeededGenerator(seed: seed &+ UInt64(p) &* 0x1_0000_0001 &+ UInt64(versions[p]))
-        kind(p).fill(target, using: &rng)
-    }
+    /// The kind of a page (``DemoPages/kind(_:)``).
+    func kind(_ p: Int) -> PageKind { contents.kind(p) }
 
     /// Writes a new version of page `p` into the region.
     func write(_ p: Int, _ memory: UnsafeMutableRawBufferPointer) {
         versions[p] &+= 1
-        fill(p, UnsafeMutableRawBufferPointer(rebasing: memory[p * pageSize..<(p + 1) * pageSize]))
+        contents.fill(p, version: versions[p], into: UnsafeMutableRawBufferPointer(rebasing: memory[p * pageSize..<(p + 1) * pageSize]))
     }
 
     /// Whether page `p` in the region holds its latest version.
     func check(_ p: Int, _ memory: UnsafeMutableRawBufferPointer) -> Bool {
         checks += 1
-        fill(p, scratch)
+        contents.fill(p, version: versions[p], into: scratch)
         return memcmp(scratch.baseAddress!, memory.baseAddress! + p * pageSize, pageSize) == 0
     }
 }
@@ -177,7 +165,7 @@ func availableMemoryBytes() -> Int? {
     defer { fclose(file) }
     var line = [CChar](repeating: 0, count: 256)
     while fgets(&line, Int32(line.count), file) != nil {
-        let text = String(cString: line)
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard text.hasPrefix("MemAvailable:") else { continue }
         let digits = text.dropFirst("MemAvailable:".count).filter(\.isNumber)
         return Int(digits).map { $0 * 1024 }

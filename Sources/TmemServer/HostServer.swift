@@ -13,7 +13,8 @@ import TmemWire
 public struct ServerConfiguration: Sendable {
     /// TCP listener (`host`, `port`; port 0 picks a free one), or nil.
     public var tcp: (host: String, port: Int)?
-    /// Unix-socket listener path (made mode 0660; a stale socket file is replaced), or nil.
+    /// Unix-socket listener path (made mode 0660, or 0666 when the allow list names other users; a stale
+    /// socket file is replaced), or nil.
     public var unixPath: String?
     /// The Prometheus endpoint (`GET /metrics`), or nil.
     public var metrics: (host: String, port: Int)?
@@ -79,7 +80,7 @@ public final class HostServer: Service, Sendable {
             if let path = configuration.unixPath {
                 try prepareSocketPath(path)
                 bound.append(try bootstrap(.unix(peerUID: nil)).bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait())
-                chmod(path, 0o660)
+                chmod(path, Self.socketMode(allowing: configuration.access.allowedUIDs))
             }
             if let (hostName, port) = configuration.metrics {
                 bound.append(try metricsBootstrap().bind(host: hostName, port: port).wait())
@@ -174,6 +175,13 @@ public final class HostServer: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(metrics: metrics, host: host))
                 }
             }
+    }
+
+    /// The Unix socket's mode: 0660 when only root and this process's uid are allowed, 0666 when the
+    /// allow list names other users (`tmemd --allow-uid`), who could not otherwise connect at all. The
+    /// peer's uid (SO_PEERCRED), checked at AUTH, is what admits a client either way.
+    static func socketMode(allowing uids: Set<UInt32>) -> mode_t {
+        uids.isSubset(of: [0, getuid()]) ? 0o660 : 0o666
     }
 
     /// Makes the socket's directory if needed, and refuses to replace anything but a socket.

@@ -18,7 +18,10 @@ final class CoProcess {
     private var status: Int32?
 
     /// Starts `executable arguments`, with `environment` entries (`NAME=value`) added to ours.
-    init(_ executable: String, _ arguments: [String], environment: [String] = []) throws {
+    ///
+    /// - Parameter mergingStandardError: Send standard error down the same pipe as standard output (for a
+    ///   daemon that logs there), instead of to a file.
+    init(_ executable: String, _ arguments: [String], environment: [String] = [], mergingStandardError: Bool = false) throws {
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
         // Close-on-exec from the start: tests run in parallel, and a pipe end leaked into another child
@@ -29,7 +32,11 @@ final class CoProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
-        posix_spawn_file_actions_addopen(&actions, 2, errors.file("err"), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if mergingStandardError {
+            posix_spawn_file_actions_adddup2(&actions, fromChild[1], 2)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 2, errors.file("err"), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        }
         for fd in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, fd) }
 
         let env = environmentAdding(environment)
