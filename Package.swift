@@ -179,7 +179,7 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "TmemCleancacheTests", dependencies: ["TmemCleancache", "Tmem", "TmemZcache", "TmemTestKit"]),
+        .testTarget(name: "TmemCleancacheTests", dependencies: ["TmemCleancache", "Tmem", "TmemZcache", "TmemSwapFile", "TmemTestKit"]),
         .testTarget(
             name: "TmemHostTests",
             dependencies: ["TmemHost", "Tmem", "TmemZcache", "TmemCompression", "TmemTestKit"]
