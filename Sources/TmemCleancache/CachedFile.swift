@@ -32,6 +32,8 @@ public final class CachedFile: Sendable {
     private let readFD: Int32
     private let writeFD: Int32
     private let inode: UInt64
+    /// The file's identity when this instance last checked it or wrote it.
+    private let identity: Mutex<FileIdentity>
     private let local: Mutex<LocalPages>
     private let counters = CachedFileCounters()
 
@@ -60,6 +62,7 @@ public final class CachedFile: Sendable {
             throw .unavailable("\(path): \(error.message)")
         }
         inode = identity.inode
+        self.identity = Mutex(identity)
         local = Mutex(LocalPages(capacity: cachePages))
         cleancache.revalidate(pool, identity: identity)
     }
@@ -104,7 +107,10 @@ public final class CachedFile: Sendable {
         precondition(offset >= 0, "a file offset is not negative")
         guard bytes.count > 0 else { return }
         let first = offset / pageSize, last = (offset + bytes.count - 1) / pageSize
+        // Before (so no reader keeps the old bytes past the write) and after (so none that read them
+        // while the write was under way caches them: its token and local generation are then stale).
         invalidate(pages: first...last)
+        defer { invalidate(pages: first...last) }
         var done = 0
         while done < bytes.count {
             let n = pwrite(writeFD, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
@@ -115,15 +121,25 @@ public final class CachedFile: Sendable {
             done += n
         }
         counters.writes.add(1, ordering: .relaxed)
-        if let identity = try? FileIdentity(descriptor: writeFD) { cleancache.record(pool, identity: identity) }
+        recordOwnWrite()
     }
 
     /// Cuts or extends the file to `size` bytes; the pages past the new end are invalidated.
     public func truncate(to size: Int) throws(TmemError) {
         let old = self.size
-        if old > 0 || size > 0 { invalidate(pages: (min(old, size) / pageSize)...(max(old, size) / pageSize)) }
+        let touched = (min(old, size) / pageSize)...(max(old, size) / pageSize)
+        invalidate(pages: touched)
+        defer { invalidate(pages: touched) }
         guard ftruncate(writeFD, off_t(size)) == 0 else { throw .unavailable("cannot truncate \(path): \(Errno.current)") }
-        if let identity = try? FileIdentity(descriptor: writeFD) { cleancache.record(pool, identity: identity) }
+        recordOwnWrite()
+    }
+
+    /// After this instance's own write: its new identity is the file's (in cleancache's record and this
+    /// instance's), so the write's new times do not drop the whole file.
+    private func recordOwnWrite() {
+        guard let now = try? FileIdentity(descriptor: writeFD) else { return }
+        identity.withLock { $0 = now }
+        cleancache.record(pool, identity: now)
     }
 
     /// Drops the given pages from both caches (before they change in the file).
@@ -138,15 +154,25 @@ public final class CachedFile: Sendable {
         cleancache.invalidateFile(pool, file: inode)
     }
 
-    /// Checks the file against the identity recorded when it was last opened or written here: when it
-    /// changed behind the cache's back, every cached page of it goes.
+    /// Checks the file against the identity this instance recorded when it opened or last wrote it (and
+    /// against cleancache's record): when it changed behind the cache's back, every cached page of it
+    /// goes. A change that keeps size, mtime and ctime (a same-size rewrite within one timestamp tick)
+    /// is not seen: a consumer that knows better invalidates itself.
     ///
     /// - Returns: false when it had changed.
     @discardableResult
     public func revalidate() throws(TmemError) -> Bool {
-        let identity = try FileIdentity(descriptor: writeFD)
-        guard cleancache.revalidate(pool, identity: identity) else {
+        let now = try FileIdentity(descriptor: writeFD)
+        let mine = identity.withLock { old -> Bool in
+            defer { old = now }
+            return old == now
+        }
+        let shared = cleancache.revalidate(pool, identity: now)
+        guard mine && shared else {
+            // Changed since this instance last looked (perhaps through another instance, which then
+            // dropped cleancache's pages but not this one's own).
             _ = local.withLock { $0.drain() }
+            if shared { cleancache.invalidateFile(pool, file: inode) }
             return false
         }
         return true

@@ -81,7 +81,7 @@ public final class Cleancache: Sendable {
     /// The file's invalidation token now: read it *before* reading a page from the file, and pass it
     /// to ``put(_:file:index:page:since:)``; a put whose file was invalidated since is dropped.
     public func token(_ pool: FSPool, file: UInt64) -> CleancacheToken {
-        CleancacheToken(generation: generation(FileKey(pool: pool, file: file)))
+        CleancacheToken(poolEpoch: pools.withLock { $0.epoch(pool) }, generation: generation(FileKey(pool: pool, file: file)))
     }
 
     /// Offers a clean page (its bytes equal the file's). It may be dropped: silently, at once or later.
@@ -98,8 +98,13 @@ public final class Cleancache: Sendable {
         return stripes.withLock(stripe(fileKey, index)) { _ -> Bool in
             guard let state = pools.withLock({ $0.state(pool) }) else { return false }
             let before = generation(fileKey)
-            if let since, since.generation != before { return false }
             let key = Key(pool: state.backendPool, object: ObjectID(rawValue: file), index: PageIndex(rawValue: index))
+            if let since, since.generation != before || since.poolEpoch != state.epoch {
+                // Its bytes may predate a write; and an older put of the key must not outlive it
+                // (put-put-get).
+                _ = backend.flushPage(key)
+                return false
+            }
             guard case .stored = backend.put(key, page: page) else { return false }
             if generation(fileKey) != before || pools.withLock({ $0.state(pool)?.backendPool }) != state.backendPool {
                 _ = backend.flushPage(key)
@@ -116,8 +121,17 @@ public final class Cleancache: Sendable {
         let hit = stripes.withLock(stripe(FileKey(pool: pool, file: file), index)) { _ -> Bool in
             guard let state = pools.withLock({ $0.state(pool) }) else { return false }
             let key = Key(pool: state.backendPool, object: ObjectID(rawValue: file), index: PageIndex(rawValue: index))
-            // An ephemeral page that cannot be read back (lost with a host, damaged) is a miss.
-            guard (try? backend.get(key, into: page)) == true else { return false }
+            // An ephemeral page that cannot be read back (lost with a host, damaged, a host that does
+            // not answer now) is a miss; the page is flushed, so that a later get does not hit without
+            // a new put (get-get). Best effort: a flush the backend cannot carry out now is not retried.
+            let found: Bool
+            do throws(TmemError) {
+                found = try backend.get(key, into: page)
+            } catch {
+                _ = backend.flushPage(key)
+                return false
+            }
+            guard found else { return false }
             if state.exclusiveGets { _ = backend.flushPage(key) }
             return true
         }
@@ -184,8 +198,10 @@ public struct FSPool: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "fs pool \(rawValue)" }
 }
 
-/// What ``Cleancache/token(_:file:)`` read: the file's invalidation generation.
+/// What ``Cleancache/token(_:file:)`` read: the pool's epoch (moved by ``Cleancache/invalidateFS(_:)``)
+/// and the file's invalidation generation.
 public struct CleancacheToken: Hashable, Sendable {
+    let poolEpoch: UInt64
     let generation: UInt64
 }
 

@@ -45,12 +45,18 @@ extension Cleancache {
     @discardableResult
     public func revalidate(_ pool: FSPool, identity: FileIdentity) -> Bool {
         let key = FileKey(pool: pool, file: identity.inode)
-        let previous = identities.withLock { table -> FileIdentity? in
-            defer { table[key] = identity }
-            return table[key]
+        let unchanged = identities.withLock { table -> Bool in
+            guard let previous = table[key], previous != identity else {
+                table[key] = identity
+                return true
+            }
+            return false
         }
-        guard let previous, previous != identity else { return true }
+        guard !unchanged else { return true }
+        // Invalidated before the new identity is recorded: another opener that sees it recorded finds
+        // no old page left.
         invalidateFile(pool, file: identity.inode)
+        identities.withLock { $0[key] = identity }
         return false
     }
 

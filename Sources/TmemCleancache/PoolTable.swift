@@ -8,6 +8,8 @@ struct FSPoolState {
     let exclusiveGets: Bool
     let shared: UUID128?
     var references = 1
+    /// Bumped by each ``Cleancache/invalidateFS(_:)``: a token from before names an older epoch.
+    var epoch: UInt64 = 0
 
     init(backendPool: PoolID?, exclusiveGets: Bool, shared: UUID128?) {
         self.backendPool = backendPool
@@ -26,10 +28,13 @@ struct PoolTable {
     /// Every backend pool held (what the cleancache gives back when it goes).
     var all: [PoolID] { pools.values.compactMap(\.backendPool) }
 
-    func state(_ pool: FSPool) -> (backendPool: PoolID, exclusiveGets: Bool)? {
+    func state(_ pool: FSPool) -> (backendPool: PoolID, exclusiveGets: Bool, epoch: UInt64)? {
         guard let state = pools[pool.rawValue], let id = state.backendPool else { return nil }
-        return (id, state.exclusiveGets)
+        return (id, state.exclusiveGets, state.epoch)
     }
+
+    /// The pool's epoch (0 for an unknown pool).
+    func epoch(_ pool: FSPool) -> UInt64 { pools[pool.rawValue]?.epoch ?? 0 }
 
     mutating func add(_ state: FSPoolState) -> FSPool {
         next += 1
@@ -74,6 +79,7 @@ struct PoolTable {
     mutating func replace(_ pool: FSPool, with fresh: PoolID?) -> PoolID?? {
         guard let old = pools[pool.rawValue] else { return nil }
         pools[pool.rawValue]!.backendPool = fresh
+        pools[pool.rawValue]!.epoch &+= 1
         return .some(old.backendPool)
     }
 }

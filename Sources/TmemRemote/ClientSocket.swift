@@ -64,9 +64,16 @@ struct ClientSocket: ~Copyable {
     ) throws(TmemError) -> Int32 {
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .unavailable("cannot make a socket: \(Errno.current)") }
-        if Glibc.connect(fd, address.assumingMemoryBound(to: sockaddr.self), socklen_t(length)) != 0 {
+        var rc = Glibc.connect(fd, address.assumingMemoryBound(to: sockaddr.self), socklen_t(length))
+        // On a Unix socket EAGAIN means the listener's backlog is full and nothing is in progress:
+        // try again until the deadline.
+        while rc != 0 && errno == EAGAIN && family == AF_UNIX && monotonicNanoseconds() < deadline {
+            usleep(1000)
+            rc = Glibc.connect(fd, address.assumingMemoryBound(to: sockaddr.self), socklen_t(length))
+        }
+        if rc != 0 {
             let error = errno
-            guard error == EINPROGRESS || error == EAGAIN || error == EINTR else {
+            guard error == EINPROGRESS || error == EINTR || (error == EAGAIN && family != AF_UNIX) else {
                 close(fd)
                 throw .unavailable("cannot connect to the host at \(name): \(Errno(error))")
             }

@@ -198,16 +198,15 @@ final class RemoteConnection: @unchecked Sendable {
 
     /// Gives up the reader role, handing it to a follower whose reply has not come yet.
     private func resign() {
-        let next = role.withLock { r -> ReplySlot? in
+        // Under the role lock (role, then slot: the one order), so that a follower cannot time out
+        // between being chosen and being poked.
+        role.withLock { r in
             r.reading = false
             while let index = r.followers.first {
                 r.followers.removeFirst()
-                let slot = slots[Int(index)]
-                if !slot.isSettled { return slot }
+                if slots[Int(index)].poke() { return }
             }
-            return nil
         }
-        next?.poke()
     }
 
     private func startMonitor() throws(TmemError) {

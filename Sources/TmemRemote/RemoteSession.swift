@@ -147,10 +147,21 @@ final class RemoteSession: Sendable {
 
     /// Closes every connection (the host then frees the session's pools).
     func shutdown() {
+        // The session ends here, under the lock: a caller that reconnects right after makes a new
+        // session in a new epoch (the host frees this one's pools), never one that inherits this epoch.
         let connections = state.withLock { s -> [RemoteConnection] in
-            defer { s.connections = [] }
+            defer {
+                s.connections = []
+                s.lastAttempt = 0  // a call after close() reconnects at once
+                if s.welcome != nil {
+                    s.welcome = nil
+                    s.epoch += 1
+                    counters.sessionsLost.add(1, ordering: .relaxed)
+                }
+            }
             return s.connections
         }
+        shrinkTarget.store(-1, ordering: .releasing)
         for connection in connections { connection.close() }
     }
 }

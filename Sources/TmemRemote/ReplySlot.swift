@@ -90,14 +90,6 @@ final class ReplySlot: @unchecked Sendable {
         }
     }
 
-    /// Whether the slot's request has its outcome (or nobody waits on it).
-    var isSettled: Bool {
-        locked {
-            if case .waiting = state { return false }
-            return true
-        }
-    }
-
     /// Sleeps until the outcome comes, the slot is poked, or `deadline` (CLOCK_MONOTONIC nanoseconds).
     ///
     /// - Returns: The outcome (the slot is idle after), or nil when poked: the caller is to become the
@@ -167,10 +159,15 @@ final class ReplySlot: @unchecked Sendable {
     }
 
     /// Wakes the waiter to take over reading the connection.
-    func poke() {
+    ///
+    /// - Returns: false when nobody waits on the slot any more (it timed out meanwhile): the caller
+    ///   must hand the role to someone else.
+    func poke() -> Bool {
         locked {
+            guard case .waiting = state else { return false }
             poked = true
             pthread_cond_signal(condition)
+            return true
         }
     }
 }

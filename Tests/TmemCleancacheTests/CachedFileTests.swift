@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import Testing
 import Tmem
 import TmemSwapFile
@@ -105,4 +106,44 @@ func readWhole(_ path: String) throws -> [UInt8] {
         all += chunk[0..<n]
     }
     return all
+}
+
+/// Reads racing writes on several threads: no read returns a version older than the last write that
+/// had completed before it began, also through the in-process cache and cleancache afterwards.
+struct CachedFileRaceTests {
+    @Test func noReadReturnsBytesOlderThanACompletedWrite() throws {
+        let directory = try TemporaryDirectory(making: "tmem-cachedfile", in: "/var/tmp")
+        let path = directory.file("data")
+        try writeWhole(path, taggedPage(file: 1, index: 0, version: 0) + taggedPage(file: 1, index: 1, version: 0))
+        let cache = Cleancache(backend: RAMPool(capacity: 1 << 20))
+        let pool = try cache.initFS()
+        let file = try CachedFile(path: path, cleancache: cache, pool: pool, cachePages: 1)
+        let completed = Atomic<UInt64>(0)
+        let stale = Atomic<Int>(0)
+        let done = Atomic<Bool>(false)
+        try runConcurrently(threads: 3) { thread in
+            var out = [UInt8](repeating: 0, count: pageSize)
+            if thread == 0 {
+                defer { done.store(true, ordering: .sequentiallyConsistent) }
+                for v in UInt64(1)...400 {
+                    try taggedPage(file: 1, index: 0, version: v).withUnsafeBytes { try file.write($0, at: 0) }
+                    completed.store(v, ordering: .sequentiallyConsistent)
+                }
+                return
+            }
+            var n = 0
+            while !done.load(ordering: .relaxed) {
+                // Alternate pages so the one-page local cache evicts (and offers to cleancache).
+                let index = n % 2
+                n += 1
+                let floor = index == 0 ? completed.load(ordering: .sequentiallyConsistent) : 0
+                _ = try out.withUnsafeMutableBytes { try file.read(into: $0, at: index * pageSize) }
+                if versionOf(out) < floor { stale.add(1, ordering: .relaxed) }
+            }
+        }
+        #expect(stale.load(ordering: .relaxed) == 0, "reads returned a page older than a completed write")
+        var out = [UInt8](repeating: 0, count: pageSize)
+        _ = try out.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
+        #expect(versionOf(out) == 400, "the last write's bytes are what stays cached")
+    }
 }

@@ -58,6 +58,32 @@ struct CleancacheModelTests {
         #expect(!out.withUnsafeMutableBytes { cache.get(again, file: 9, index: 1, into: $0) }, "the last close dropped the pages")
     }
 
+    /// A put under a token from before an invalidation (of the file, another page of it, or the whole
+    /// FS pool) is dropped, and the key's older page goes with it (put-put-get).
+    @Test func aPutUnderAStaleTokenIsDroppedWithTheOlderPage() throws {
+        let cache = Cleancache(backend: RAMPool(capacity: 64 * pageSize))
+        let pool = try cache.initFS()
+        var out = [UInt8](repeating: 0, count: pageSize)
+        for invalidation in ["page", "file", "fs"] {
+            let v1 = taggedPage(file: 3, index: 0, version: 1), v2 = taggedPage(file: 3, index: 0, version: 2)
+            #expect(v1.withUnsafeBytes { cache.put(pool, file: 3, index: 0, page: $0) })
+            let token = cache.token(pool, file: 3)
+            switch invalidation {
+            case "page": cache.invalidatePage(pool, file: 3, index: 1)
+            case "file": cache.invalidateFile(pool, file: 4)  // another file: its token stays good
+            default: cache.invalidateFS(pool)
+            }
+            let cached = v2.withUnsafeBytes { cache.put(pool, file: 3, index: 0, page: $0, since: token) }
+            let hit = out.withUnsafeMutableBytes { cache.get(pool, file: 3, index: 0, into: $0) }
+            if invalidation == "file" {
+                #expect(cached && hit && versionOf(out) == 2, "an invalidation of another file dropped the put")
+            } else {
+                #expect(!cached, "a put under a token from before invalidate-\(invalidation) was kept")
+                #expect(!hit, "after a dropped put the older page came back (invalidate-\(invalidation))")
+            }
+        }
+    }
+
     @Test func anotherPageSizeIsRefusedAndCountersUseTheKernelsNames() throws {
         let cache = Cleancache(backend: RAMPool(capacity: 16 * pageSize))
         #expect(throws: TmemError.self) { try cache.initFS(pageSize: 8192) }
