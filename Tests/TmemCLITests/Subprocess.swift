@@ -5,6 +5,7 @@ import Musl
 #endif
 import Tmem
 import TmemSwapFile
+import TmemTestKit
 
 /// What a finished `tmem` process left: its exit status and everything it wrote.
 struct ToolRun {
@@ -71,30 +72,10 @@ func writeFile(_ path: String, _ text: String) throws {
 }
 
 /// Writes `bytes` to a new file at `path`.
-func writeFile(_ path: String, _ bytes: [UInt8]) throws {
-    let fd = try valueOrErrno { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }.get()
-    defer { close(fd) }
-    var done = 0
-    while done < bytes.count {
-        done += try bytes.withUnsafeBytes { raw in
-            valueOrErrno { write(fd, raw.baseAddress! + done, raw.count - done) }
-        }.get()
-    }
-}
+func writeFile(_ path: String, _ bytes: [UInt8]) throws { try writeWholeFile(path, bytes) }
 
 /// The whole file at `path` as text.
-func readFile(_ path: String) throws -> String {
-    let fd = try valueOrErrno { open(path, O_RDONLY | O_CLOEXEC) }.get()
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = try chunk.withUnsafeMutableBytes { raw in valueOrErrno { read(fd, raw.baseAddress!, raw.count) } }.get()
-        if n == 0 { break }
-        bytes += chunk[..<n]
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
+func readFile(_ path: String) throws -> String { String(decoding: try readWholeFile(path), as: UTF8.self) }
 
 /// This process's environment with `entries` (`NAME=value`) set over it: a child's environment.
 func environmentAdding(_ entries: [String]) -> [String] {

@@ -15,7 +15,7 @@ struct CachedFileTests {
         let directory = try TemporaryDirectory(making: "tmem-cachedfile", in: "/var/tmp")
         let path = directory.file("data")
         var model = (0..<(40 * pageSize + 123)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        try writeWhole(path, model)
+        try writeWholeFile(path, model)
         let cache = Cleancache(backend: try Zcache(configuration: .init(limit: 16 << 20)))
         let pool = try cache.initFS()
         var file: CachedFile? = try CachedFile(path: path, cleancache: cache, pool: pool, cachePages: 6)
@@ -49,7 +49,7 @@ struct CachedFileTests {
         let stats = Dictionary(uniqueKeysWithValues: file!.namedStatistics.map { ($0.name, $0.value) })
         print("CachedFile model: \(stats), cleancache \(cache.namedStatistics)")
         #expect(cache.statistic("succ_gets") > 0, "reopened files should find pages in cleancache: \(stats)")
-        let whole = try readWhole(path)
+        let whole = try readWholeFile(path)
         #expect(whole == model ? true : false, "the file itself holds what was written (\(whole.count) bytes, model \(model.count))")
     }
 
@@ -61,7 +61,7 @@ struct CachedFileTests {
         let cache = Cleancache(backend: RAMPool(capacity: 1 << 20))
         let pool = try cache.initFS()
         let old = [UInt8](repeating: 1, count: 4 * pageSize)
-        try writeWhole(path, old)
+        try writeWholeFile(path, old)
         var page = [UInt8](repeating: 0, count: pageSize)
         do {
             let f = try CachedFile(path: path, cleancache: cache, pool: pool, cachePages: 2)
@@ -79,71 +79,9 @@ struct CachedFileTests {
         #expect(page.allSatisfy { $0 == 3 }, "an old page was served after the file changed")
         // Replaced by another file at the same path.
         unlink(path)
-        try writeWhole(path, [UInt8](repeating: 4, count: 2 * pageSize + 1))
+        try writeWholeFile(path, [UInt8](repeating: 4, count: 2 * pageSize + 1))
         let g = try CachedFile(path: path, cleancache: cache, pool: pool, cachePages: 2)
         _ = try page.withUnsafeMutableBytes { try g.read(into: $0, at: pageSize) }
         #expect(page.allSatisfy { $0 == 4 }, "a replaced file was served from the old one's pages")
-    }
-}
-
-func writeWhole(_ path: String, _ bytes: [UInt8]) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    guard fd >= 0 else { throw Errno.current }
-    defer { close(fd) }
-    let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-    guard n == bytes.count else { throw Errno.current }
-}
-
-func readWhole(_ path: String) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw Errno.current }
-    defer { close(fd) }
-    var all: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        all += chunk[0..<n]
-    }
-    return all
-}
-
-/// Reads racing writes on several threads: no read returns a version older than the last write that
-/// had completed before it began, also through the in-process cache and cleancache afterwards.
-struct CachedFileRaceTests {
-    @Test func noReadReturnsBytesOlderThanACompletedWrite() throws {
-        let directory = try TemporaryDirectory(making: "tmem-cachedfile", in: "/var/tmp")
-        let path = directory.file("data")
-        try writeWhole(path, taggedPage(file: 1, index: 0, version: 0) + taggedPage(file: 1, index: 1, version: 0))
-        let cache = Cleancache(backend: RAMPool(capacity: 1 << 20))
-        let pool = try cache.initFS()
-        let file = try CachedFile(path: path, cleancache: cache, pool: pool, cachePages: 1)
-        let completed = Atomic<UInt64>(0)
-        let stale = Atomic<Int>(0)
-        let done = Atomic<Bool>(false)
-        try runConcurrently(threads: 3) { thread in
-            var out = [UInt8](repeating: 0, count: pageSize)
-            if thread == 0 {
-                defer { done.store(true, ordering: .sequentiallyConsistent) }
-                for v in UInt64(1)...400 {
-                    try taggedPage(file: 1, index: 0, version: v).withUnsafeBytes { try file.write($0, at: 0) }
-                    completed.store(v, ordering: .sequentiallyConsistent)
-                }
-                return
-            }
-            var n = 0
-            while !done.load(ordering: .relaxed) {
-                // Alternate pages so the one-page local cache evicts (and offers to cleancache).
-                let index = n % 2
-                n += 1
-                let floor = index == 0 ? completed.load(ordering: .sequentiallyConsistent) : 0
-                _ = try out.withUnsafeMutableBytes { try file.read(into: $0, at: index * pageSize) }
-                if versionOf(out) < floor { stale.add(1, ordering: .relaxed) }
-            }
-        }
-        #expect(stale.load(ordering: .relaxed) == 0, "reads returned a page older than a completed write")
-        var out = [UInt8](repeating: 0, count: pageSize)
-        _ = try out.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
-        #expect(versionOf(out) == 400, "the last write's bytes are what stays cached")
     }
 }

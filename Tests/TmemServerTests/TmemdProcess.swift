@@ -2,6 +2,7 @@ import Glibc
 import Tmem
 import TmemRemote
 import TmemSwapFile
+import TmemTestKit
 import TmemWire
 
 /// The `tmemd` executable of this build: beside the test bundle (`swift test` builds every product of
@@ -205,25 +206,7 @@ final class TmemdProcess {
 }
 
 /// Writes `bytes` to a new file (mode 0600) at `path`.
-func writeBytes(_ path: String, _ bytes: [UInt8]) throws {
-    let fd = try valueOrErrno { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }.get()
-    defer { close(fd) }
-    var done = 0
-    while done < bytes.count {
-        done += try bytes.withUnsafeBytes { raw in valueOrErrno { write(fd, raw.baseAddress! + done, raw.count - done) } }.get()
-    }
-}
+func writeBytes(_ path: String, _ bytes: [UInt8]) throws { try writeWholeFile(path, bytes) }
 
 /// The whole file at `path` as text.
-func readText(_ path: String) throws -> String {
-    let fd = try valueOrErrno { open(path, O_RDONLY | O_CLOEXEC) }.get()
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = try chunk.withUnsafeMutableBytes { raw in valueOrErrno { read(fd, raw.baseAddress!, raw.count) } }.get()
-        if n == 0 { break }
-        bytes += chunk[..<n]
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
+func readText(_ path: String) throws -> String { String(decoding: try readWholeFile(path), as: UTF8.self) }
