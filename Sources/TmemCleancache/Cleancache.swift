@@ -61,7 +61,7 @@ public final class Cleancache: Sendable {
     /// Makes or joins the pool shared by every caller of this cleancache naming `uuid` (the kernel's
     /// `init_shared_fs`). Gets from a shared pool are never exclusive. Each call takes a reference that
     /// ``closeFS(_:)`` gives back; the pool goes with the last.
-    public func initSharedFS(uuid: UUID128) throws(TmemError) -> FSPool {
+    public func initSharedFS(uuid: PoolUUID) throws(TmemError) -> FSPool {
         if let existing = pools.withLock({ $0.joinShared(uuid) }) { return existing }
         let id = try backend.createPool(.ephemeral)
         let (pool, extra) = pools.withLock { $0.addShared(uuid, FSPoolState(backendPool: id, exclusiveGets: false, shared: uuid)) }
@@ -203,16 +203,6 @@ public struct FSPool: Hashable, Sendable, CustomStringConvertible {
 public struct CleancacheToken: Hashable, Sendable {
     let poolEpoch: UInt64
     let generation: UInt64
-}
-
-/// A 128-bit uuid naming a shared pool.
-public struct UUID128: Hashable, Sendable {
-    public var high: UInt64
-    public var low: UInt64
-    public init(high: UInt64, low: UInt64) {
-        self.high = high
-        self.low = low
-    }
 }
 
 struct FileKey: Hashable, Sendable {

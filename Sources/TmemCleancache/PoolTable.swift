@@ -6,12 +6,12 @@ import Tmem
 struct FSPoolState {
     var backendPool: PoolID?
     let exclusiveGets: Bool
-    let shared: UUID128?
+    let shared: PoolUUID?
     var references = 1
     /// Bumped by each ``Cleancache/invalidateFS(_:)``: a token from before names an older epoch.
     var epoch: UInt64 = 0
 
-    init(backendPool: PoolID?, exclusiveGets: Bool, shared: UUID128?) {
+    init(backendPool: PoolID?, exclusiveGets: Bool, shared: PoolUUID?) {
         self.backendPool = backendPool
         self.exclusiveGets = exclusiveGets
         self.shared = shared
@@ -22,7 +22,7 @@ struct FSPoolState {
 /// mutex). Handles are never reused, so a closed pool's handle names nothing ever after.
 struct PoolTable {
     private var pools: [Int32: FSPoolState] = [:]
-    private var byUUID: [UUID128: Int32] = [:]
+    private var byUUID: [PoolUUID: Int32] = [:]
     private var next: Int32 = 0
 
     /// Every backend pool held (what the cleancache gives back when it goes).
@@ -43,7 +43,7 @@ struct PoolTable {
     }
 
     /// A reference to the shared pool of `uuid`, if there is one.
-    mutating func joinShared(_ uuid: UUID128) -> FSPool? {
+    mutating func joinShared(_ uuid: PoolUUID) -> FSPool? {
         guard let handle = byUUID[uuid] else { return nil }
         pools[handle]!.references += 1
         return FSPool(rawValue: handle)
@@ -52,7 +52,7 @@ struct PoolTable {
     /// Adds a shared pool, or joins the one another caller added first.
     ///
     /// - Returns: The pool, and the backend pool to destroy when `state`'s lost the race.
-    mutating func addShared(_ uuid: UUID128, _ state: FSPoolState) -> (FSPool, PoolID?) {
+    mutating func addShared(_ uuid: PoolUUID, _ state: FSPoolState) -> (FSPool, PoolID?) {
         if let existing = joinShared(uuid) { return (existing, state.backendPool) }
         let pool = add(state)
         byUUID[uuid] = pool.rawValue

@@ -39,10 +39,10 @@ struct CleancacheModelTests {
 
     @Test func sharedPoolsAreJoinedByUUIDAndNeverExclusive() throws {
         let cache = Cleancache(backend: RAMPool(capacity: 64 * pageSize))
-        let uuid = UUID128(high: 0x1234, low: 0x5678)
+        let uuid = PoolUUID(low: 0x5678, high: 0x1234)
         let a = try cache.initSharedFS(uuid: uuid)
         let b = try cache.initSharedFS(uuid: uuid)
-        let other = try cache.initSharedFS(uuid: UUID128(high: 1, low: 1))
+        let other = try cache.initSharedFS(uuid: PoolUUID(low: 1, high: 1))
         #expect(a == b && a != other)
         let page = taggedPage(file: 9, index: 1, version: 1)
         #expect(page.withUnsafeBytes { cache.put(a, file: 9, index: 1, page: $0) })

@@ -79,14 +79,3 @@ import TmemTestKit
         #expect(throws: TmemError.self) { _ = try back.withUnsafeMutableBytes { try remote.get(key, into: $0) } }
     }
 }
-
-/// Polls `condition` every millisecond until it holds or `seconds` passed: for a state another process
-/// or thread reaches on its own time (not a sleep standing in for synchronisation).
-func poll(seconds: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = monotonicNanoseconds() + UInt64(seconds * 1e9)
-    while monotonicNanoseconds() < deadline {
-        if condition() { return true }
-        usleep(1000)
-    }
-    return condition()
-}
