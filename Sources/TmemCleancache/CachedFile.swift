@@ -74,8 +74,10 @@ public final class CachedFile: Sendable {
         close(writeFD)
     }
 
-    /// The file's size now.
-    public var size: Int { (try? FileIdentity(descriptor: writeFD).size).map(Int.init) ?? 0 }
+    /// The file's size as of its opening, this instance's last write or truncation, or the last
+    /// ``revalidate()`` (a read does not stat the file: a change behind the cache's back is seen by
+    /// ``revalidate()``).
+    public var size: Int { Int(identity.withLock { $0.size }) }
 
     /// Reads `buffer.count` bytes at `offset` (page by page through the caches).
     ///
@@ -110,7 +112,10 @@ public final class CachedFile: Sendable {
         // Before (so no reader keeps the old bytes past the write) and after (so none that read them
         // while the write was under way caches them: its token and local generation are then stale).
         invalidate(pages: first...last)
-        defer { invalidate(pages: first...last) }
+        defer {
+            recordOwnWrite()
+            invalidate(pages: first...last)
+        }
         var done = 0
         while done < bytes.count {
             let n = pwrite(writeFD, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
@@ -121,7 +126,6 @@ public final class CachedFile: Sendable {
             done += n
         }
         counters.writes.add(1, ordering: .relaxed)
-        recordOwnWrite()
     }
 
     /// Cuts or extends the file to `size` bytes; the pages past the new end are invalidated.
@@ -129,9 +133,11 @@ public final class CachedFile: Sendable {
         let old = self.size
         let touched = (min(old, size) / pageSize)...(max(old, size) / pageSize)
         invalidate(pages: touched)
-        defer { invalidate(pages: touched) }
+        defer {
+            recordOwnWrite()
+            invalidate(pages: touched)
+        }
         guard ftruncate(writeFD, off_t(size)) == 0 else { throw .unavailable("cannot truncate \(path): \(Errno.current)") }
-        recordOwnWrite()
     }
 
     /// After this instance's own write: its new identity is the file's (in cleancache's record and this
