@@ -41,6 +41,7 @@ let package = Package(
         .library(name: "TmemServer", targets: ["TmemServer"]),
         .library(name: "TmemRemote", targets: ["TmemRemote"]),
         .library(name: "TmemCleancache", targets: ["TmemCleancache"]),
+        .library(name: "TmemSQLite", targets: ["TmemSQLite"]),
         .executable(name: "tmem", targets: ["tmem"]),
         .executable(name: "tmemd", targets: ["tmemd"]),
     ],
@@ -113,6 +114,8 @@ let package = Package(
         ),
         .target(name: "TmemHost", dependencies: ["Tmem", "TmemZcache", "TmemCompression"]),
         .target(name: "TmemCleancache", dependencies: ["Tmem"]),
+        .target(name: "CSQLite", linkerSettings: [.linkedLibrary(":libsqlite3.so.0")]),
+        .target(name: "TmemSQLite", dependencies: ["Tmem", "TmemCleancache", "CSQLite"]),
         .target(
             name: "TmemServer",
             dependencies: [
@@ -180,6 +183,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TmemCleancacheTests", dependencies: ["TmemCleancache", "Tmem", "TmemZcache", "TmemSwapFile", "TmemTestKit"]),
+        .testTarget(
+            name: "TmemSQLiteTests",
+            dependencies: ["TmemSQLite", "TmemCleancache", "Tmem", "TmemZcache", "TmemCompression", "TmemSwapFile", "TmemTestKit"]
+        ),
         .testTarget(
             name: "TmemHostTests",
             dependencies: ["TmemHost", "Tmem", "TmemZcache", "TmemCompression", "TmemTestKit"]

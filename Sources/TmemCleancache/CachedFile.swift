@@ -36,6 +36,8 @@ public final class CachedFile: Sendable {
     private let identity: Mutex<FileIdentity>
     private let local: Mutex<LocalPages>
     private let counters = CachedFileCounters()
+    /// Whether a cleancache hit leaves the page in cleancache (an inclusive pool).
+    private let keepsHits: Bool
 
     /// Opens `path` for reading and writing (or reading only), checks it against what cleancache
     /// recorded for its inode, and caches up to `cachePages` pages in this process.
@@ -46,6 +48,7 @@ public final class CachedFile: Sendable {
         self.path = path
         self.cleancache = cleancache
         self.pool = pool
+        keepsHits = !cleancache.exclusiveGets(pool)
         let flags = writable ? O_RDWR : O_RDONLY
         let buffered = open(path, flags | O_CLOEXEC)
         guard buffered >= 0 else { throw .unavailable("cannot open \(path): \(Errno.current)") }
@@ -108,36 +111,49 @@ public final class CachedFile: Sendable {
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(TmemError) {
         precondition(offset >= 0, "a file offset is not negative")
         guard bytes.count > 0 else { return }
-        let first = offset / pageSize, last = (offset + bytes.count - 1) / pageSize
-        // Before (so no reader keeps the old bytes past the write) and after (so none that read them
-        // while the write was under way caches them: its token and local generation are then stale).
-        invalidate(pages: first...last)
-        defer {
-            recordOwnWrite()
-            invalidate(pages: first...last)
-        }
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(writeFD, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .unavailable("cannot write \(path): \(Errno.current)")
+        try changing(bytes: offset..<(offset + bytes.count)) { () throws(TmemError) in
+            var done = 0
+            while done < bytes.count {
+                let n = pwrite(writeFD, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw .unavailable("cannot write \(path): \(Errno.current)")
+                }
+                done += n
             }
-            done += n
         }
-        counters.writes.add(1, ordering: .relaxed)
     }
 
     /// Cuts or extends the file to `size` bytes; the pages past the new end are invalidated.
     public func truncate(to size: Int) throws(TmemError) {
         let old = self.size
-        let touched = (min(old, size) / pageSize)...(max(old, size) / pageSize)
-        invalidate(pages: touched)
+        try changing(bytes: min(old, size)..<(max(old, size) + 1)) { () throws(TmemError) in
+            guard ftruncate(writeFD, off_t(size)) == 0 else { throw .unavailable("cannot truncate \(path): \(Errno.current)") }
+        }
+    }
+
+    /// Runs `body`, which changes the file's bytes in `range` (a write, a truncation, through this
+    /// instance or through the caller's own descriptor of the same file), keeping both caches coherent:
+    /// - before it, a change made behind the cache's back since this instance last looked (the file's
+    ///   identity moved) drops every cached page of the file, and the pages in `range` go (so no reader
+    ///   keeps the old bytes past the change);
+    /// - after it, the file's new identity is recorded as this instance's (so its own change does not
+    ///   later read as a foreign one) and the pages in `range` go again (so none that a reader read
+    ///   while the change was under way is cached: its token and local generation are then stale).
+    ///
+    /// The caller serialises changes against other writers of the file (a database's write lock): a
+    /// foreign change made while `body` runs would be taken for this instance's.
+    public func changing<R, E: Error>(bytes range: Range<Int>, _ body: () throws(E) -> R) throws(E) -> R {
+        precondition(range.lowerBound >= 0, "a file offset is not negative")
+        let pages = (range.lowerBound / pageSize)...(max(range.lowerBound, range.upperBound - 1) / pageSize)
+        if let now = try? FileIdentity(descriptor: writeFD), now != identity.withLock({ $0 }) { invalidate() }
+        invalidate(pages: pages)
         defer {
             recordOwnWrite()
-            invalidate(pages: touched)
+            invalidate(pages: pages)
         }
-        guard ftruncate(writeFD, off_t(size)) == 0 else { throw .unavailable("cannot truncate \(path): \(Errno.current)") }
+        counters.writes.add(1, ordering: .relaxed)
+        return try body()
     }
 
     /// After this instance's own write: its new identity is the file's (in cleancache's record and this
@@ -158,6 +174,13 @@ public final class CachedFile: Sendable {
     public func invalidate() {
         _ = local.withLock { $0.drain() }
         cleancache.invalidateFile(pool, file: inode)
+    }
+
+    /// The consumer knows the file changed behind the cache (a database's change counter moved): every
+    /// cached page of it goes, and its identity (and size) is taken afresh.
+    public func reload() throws(TmemError) {
+        invalidate()
+        try revalidate()
     }
 
     /// Checks the file against the identity this instance recorded when it opened or last wrote it (and
@@ -196,6 +219,7 @@ public final class CachedFile: Sendable {
         let page = LocalPage(index: index, token: cleancache.token(pool, file: inode))
         if cleancache.get(pool, file: inode, index: UInt32(truncatingIfNeeded: index), into: page.bytes) {
             counters.cleancacheHits.add(1, ordering: .relaxed)
+            page.inCleancache = keepsHits
         } else {
             try readFromFile(page)
             counters.fileReads.add(1, ordering: .relaxed)
@@ -223,8 +247,11 @@ public final class CachedFile: Sendable {
         if done < pageSize { (page.bytes.baseAddress! + done).initializeMemory(as: UInt8.self, repeating: 0, count: pageSize - done) }
     }
 
-    /// Offers a page leaving the in-process cache to cleancache, under the token of its read.
+    /// Offers a page leaving the in-process cache to cleancache, under the token of its read (unless
+    /// cleancache still holds the copy it came from: an inclusive hit since which nothing invalidated it,
+    /// or the page would not be in the local cache).
     private func offer(_ page: LocalPage) {
+        guard !page.inCleancache else { return }
         cleancache.put(pool, file: inode, index: UInt32(truncatingIfNeeded: page.index), page: UnsafeRawBufferPointer(page.bytes), since: page.token)
     }
 

@@ -70,6 +70,12 @@ public final class Cleancache: Sendable {
         return pool
     }
 
+    /// Whether a hit in `pool` removes the page (``initFS(pageSize:exclusiveGets:)``); false for shared
+    /// pools and unknown ones.
+    public func exclusiveGets(_ pool: FSPool) -> Bool {
+        pools.withLock { $0.state(pool)?.exclusiveGets ?? false }
+    }
+
     /// Gives back a pool from ``initFS(pageSize:exclusiveGets:)`` or ``initSharedFS(uuid:)``: its pages go
     /// (for a shared pool, with its last reference). Unknown pools are ignored.
     public func closeFS(_ pool: FSPool) {

@@ -11,6 +11,9 @@ final class LocalPage: @unchecked Sendable {
     let index: Int
     let token: CleancacheToken
     let bytes: UnsafeMutableRawBufferPointer
+    /// Whether cleancache still holds these bytes (an inclusive hit): then the page is not offered
+    /// again when it leaves. Set before the page is shared, under the file's mutex after.
+    var inCleancache = false
 
     init(index: Int, token: CleancacheToken) {
         self.index = index

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSQLite
+import Synchronization
+import Tmem
+import TmemCleancache
+
+/// One main database file opened through a ``TmemVFS``: its ``CachedFile`` and what keeps it coherent
+/// with the other writers of the file, shared by every connection of this process that has it open.
+///
+/// Coherency, the way SQLite's own pager keeps its cache valid:
+/// - Rollback-journal mode: when a connection takes a SHARED lock (the start of every transaction),
+///   the header's file change counter (bytes 24..27, which every committing writer increments) is
+///   read from the file; if it differs from the one last seen, another writer changed the file, and
+///   every cached page of it goes.
+/// - WAL mode: the main file changes only at checkpoints, which need not touch the change counter.
+///   When a connection takes a WAL read lock (the start of every read transaction) the file's identity
+///   (size, mtime, ctime) is compared with the one recorded at this process's last look or write; a
+///   checkpoint by another process changed it, and every cached page goes. A checkpoint cannot change
+///   pages a reader then reads from the main file while the reader holds its read lock, so one check
+///   at the lock suffices.
+/// - Writes through this VFS (commits, checkpoints, hot-journal rollbacks, truncation) invalidate the
+///   pages they touch (``CachedFile/changing(bytes:_:)``); a write of the header records the counter it
+///   writes, so this process's own commits do not read as foreign ones.
+final class DatabaseFile: @unchecked Sendable {
+    let key: DeviceInode
+    let cached: CachedFile
+    /// The change counter last seen (read at a SHARED lock or written here); nil for an empty file.
+    private let lastCounter: Mutex<UInt32?>
+    /// Held while the file is open, so the VFS outlives its connections.
+    let vfs: TmemVFS
+    private var counters: TmemVFSCounters { vfs.counters }
+
+    /// Opens the cache of the file that `real` (the default VFS's file, just opened) has open.
+    ///
+    /// The change counter is read before the cache checks the file's identity: a writer that changes
+    /// the file after the first is seen by the second, or at the next SHARED lock.
+    init(path: String, key: DeviceInode, real: UnsafeMutablePointer<sqlite3_file>, vfs: TmemVFS) throws(TmemError) {
+        self.key = key
+        self.vfs = vfs
+        lastCounter = Mutex(Self.readCounter(real))
+        cached = try CachedFile(path: path, cleancache: vfs.cleancache, pool: vfs.pool, cachePages: vfs.cachePages, writable: false)
+    }
+
+    /// xRead: through the caches; past the end of the file the rest is zeroes (SQLITE_IOERR_SHORT_READ).
+    func read(_ buffer: UnsafeMutableRawPointer, count: Int, at offset: Int) -> Int32 {
+        let target = UnsafeMutableRawBufferPointer(start: buffer, count: count)
+        do throws(TmemError) {
+            let n = try cached.read(into: target, at: offset)
+            guard n < count else { return SQLITE_OK }
+            (buffer + n).initializeMemory(as: UInt8.self, repeating: 0, count: count - n)
+            return SQLITE_IOERR_SHORT_READ
+        } catch {
+            counters.readErrors.add(1, ordering: .relaxed)
+            return SQLITE_IOERR_READ
+        }
+    }
+
+    /// xWrite: through the default VFS's file, invalidating what it touches.
+    func write(_ real: UnsafeMutablePointer<sqlite3_file>, _ data: UnsafeRawPointer, count: Int, at offset: Int) -> Int32 {
+        cached.changing(bytes: offset..<(offset + count)) {
+            let rc = real.pointee.pMethods.pointee.xWrite(real, data, Int32(count), sqlite3_int64(offset))
+            if rc == SQLITE_OK, offset <= Self.counterOffset, offset + count >= Self.counterOffset + 4 {
+                let written = Self.decodeCounter(data + (Self.counterOffset - offset))
+                lastCounter.withLock { $0 = written }
+            }
+            return rc
+        }
+    }
+
+    /// xTruncate: through the default VFS's file, invalidating the pages between the old and new ends.
+    func truncate(_ real: UnsafeMutablePointer<sqlite3_file>, to size: Int) -> Int32 {
+        let old = cached.size
+        return cached.changing(bytes: min(old, size)..<(max(old, size) + 1)) {
+            real.pointee.pMethods.pointee.xTruncate(real, sqlite3_int64(size))
+        }
+    }
+
+    /// After a SHARED lock was taken: a change counter other than the last seen drops the file's pages.
+    func sharedLockTaken(_ real: UnsafeMutablePointer<sqlite3_file>) {
+        let now = Self.readCounter(real)
+        let changed = lastCounter.withLock { last -> Bool in
+            defer { last = now }
+            return last != now
+        }
+        guard changed else { return }
+        counters.counterInvalidations.add(1, ordering: .relaxed)
+        reload()
+    }
+
+    /// After a WAL read lock was taken: a file changed behind this process's back drops its pages.
+    func walReadLockTaken() {
+        let unchanged: Bool
+        do throws(TmemError) { unchanged = try cached.revalidate() } catch { unchanged = false }
+        guard !unchanged else { return }
+        counters.identityInvalidations.add(1, ordering: .relaxed)
+        reload()
+    }
+
+    private func reload() {
+        // A file that cannot be stat'ed now keeps its pages dropped and the size last known; reads go
+        // to the file, where its own error surfaces.
+        do throws(TmemError) { try cached.reload() } catch { cached.invalidate() }
+    }
+
+    // MARK: The header's change counter
+
+    /// Where SQLite's database header keeps its file change counter (big-endian, 4 bytes).
+    static let counterOffset = 24
+
+    /// Reads the change counter from the file itself (through the default VFS, not the caches): nil
+    /// when the file is too short to have a header, or cannot be read.
+    static func readCounter(_ real: UnsafeMutablePointer<sqlite3_file>) -> UInt32? {
+        var bytes: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+        let rc = withUnsafeMutableBytes(of: &bytes) { raw in
+            real.pointee.pMethods.pointee.xRead(real, raw.baseAddress, 4, sqlite3_int64(counterOffset))
+        }
+        guard rc == SQLITE_OK else { return nil }
+        return withUnsafeBytes(of: bytes) { decodeCounter($0.baseAddress!) }
+    }
+
+    static func decodeCounter(_ bytes: UnsafeRawPointer) -> UInt32 {
+        (0..<4).reduce(0) { $0 << 8 | UInt32(bytes.load(fromByteOffset: $1, as: UInt8.self)) }
+    }
+}
+
+/// A file's device and inode number: what makes two paths one file.
+struct DeviceInode: Hashable {
+    let device: UInt64
+    let inode: UInt64
+
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+    }
+}
