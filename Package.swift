@@ -42,6 +42,7 @@ let package = Package(
         .library(name: "TmemRemote", targets: ["TmemRemote"]),
         .library(name: "TmemCleancache", targets: ["TmemCleancache"]),
         .library(name: "TmemSQLite", targets: ["TmemSQLite"]),
+        .library(name: "TmemSQLiteWorkload", targets: ["TmemSQLiteWorkload"]),
         .executable(name: "tmem", targets: ["tmem"]),
         .executable(name: "tmemd", targets: ["tmemd"]),
     ],
@@ -99,6 +100,7 @@ let package = Package(
             dependencies: [
                 "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram",
                 "TmemBench", "TmemPaging", "TmemWire", "TmemRemote", "TmemHost", "TmemServer",
+                "TmemCleancache", "TmemSQLite", "TmemSQLiteWorkload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -116,6 +118,7 @@ let package = Package(
         .target(name: "TmemCleancache", dependencies: ["Tmem"]),
         .target(name: "CSQLite", linkerSettings: [.linkedLibrary(":libsqlite3.so.0")]),
         .target(name: "TmemSQLite", dependencies: ["Tmem", "TmemCleancache", "CSQLite"]),
+        .target(name: "TmemSQLiteWorkload", dependencies: ["Tmem", "TmemSQLite"]),
         .target(
             name: "TmemServer",
             dependencies: [

@@ -7,13 +7,13 @@ import ArgumentParser
 /// returns the subcommand with its options, or throws the error the tool would print).
 public struct TmemCommand: ParsableCommand {
     /// The tool's name, abstract and subcommands: demo, replay, bench, frontswap-demo, gen-trace, stat,
-    /// host-demo (and the hidden host-demo-client, which host-demo starts).
+    /// host-demo, cache-demo (and the hidden host-demo-client, which host-demo starts).
     public static let configuration = CommandConfiguration(
         commandName: "tmem",
         abstract: "Transcendent memory for Linux userspace: frontswap over compressed RAM, a host, or a swap file.",
         subcommands: [
             DemoCommand.self, ReplayCommand.self, BenchCommand.self, FrontswapDemoCommand.self, GenTraceCommand.self,
-            StatCommand.self, HostDemoCommand.self, HostDemoClientCommand.self,
+            StatCommand.self, HostDemoCommand.self, HostDemoClientCommand.self, CacheDemoCommand.self,
         ],
         defaultSubcommand: nil
     )

@@ -70,6 +70,18 @@ public final class Cleancache: Sendable {
         return pool
     }
 
+    /// Puts between two steps of the backend's background work.
+    static let putsPerMaintenance = 256
+
+    /// Runs the backend's background work (Zcache's compaction, which gives back the memory that
+    /// evicted pages leave in half-empty spans) until it has none left. Puts call it every
+    /// 256th time (a step costs nothing when the pool is not fragmented): cleancache has no reclaimer
+    /// thread of its own, and a full victim cache evicts on every put.
+    public func maintain() {
+        var steps = 0
+        while steps < 8 && backend.performMaintenance() { steps += 1 }
+    }
+
     /// Whether a hit in `pool` removes the page (``initFS(pageSize:exclusiveGets:)``); false for shared
     /// pools and unknown ones.
     public func exclusiveGets(_ pool: FSPool) -> Bool {
@@ -99,7 +111,8 @@ public final class Cleancache: Sendable {
     @discardableResult
     public func put(_ pool: FSPool, file: UInt64, index: UInt32, page: UnsafeRawBufferPointer, since: CleancacheToken? = nil) -> Bool {
         precondition(page.count == Tmem.pageSize, "a page is \(Tmem.pageSize) bytes")
-        counters.puts.add(1, ordering: .relaxed)
+        let puts = counters.puts.add(1, ordering: .relaxed).newValue
+        if puts % Self.putsPerMaintenance == 0 { maintain() }
         let fileKey = FileKey(pool: pool, file: file)
         return stripes.withLock(stripe(fileKey, index)) { _ -> Bool in
             guard let state = pools.withLock({ $0.state(pool) }) else { return false }

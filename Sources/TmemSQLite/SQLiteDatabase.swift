@@ -85,6 +85,15 @@ public final class SQLiteDatabase {
         return try statement.rows()
     }
 
+    /// SQLite's own page cache since the connection opened: hits, and misses (each a page read
+    /// through the VFS).
+    public var pagerCounters: (hits: Int, misses: Int) {
+        var hits: Int32 = 0, misses: Int32 = 0, high: Int32 = 0
+        sqlite3_db_status(handle, SQLITE_DBSTATUS_CACHE_HIT, &hits, &high, 0)
+        sqlite3_db_status(handle, SQLITE_DBSTATUS_CACHE_MISS, &misses, &high, 0)
+        return (Int(hits), Int(misses))
+    }
+
     func error(_ rc: Int32) -> SQLiteError {
         SQLiteError(code: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)))
     }

@@ -57,6 +57,10 @@ typedef void (*sqlite3_syscall_ptr)(void);
 #define SQLITE_SHM_SHARED 4
 #define SQLITE_SHM_EXCLUSIVE 8
 
+// sqlite3_db_status: the pager's cache hits and misses (a miss is a read through the VFS).
+#define SQLITE_DBSTATUS_CACHE_HIT 7
+#define SQLITE_DBSTATUS_CACHE_MISS 8
+
 // Fundamental datatypes of sqlite3_column_type.
 #define SQLITE_INTEGER 1
 #define SQLITE_FLOAT 2
@@ -139,6 +143,7 @@ const char *sqlite3_errstr(int);
 int sqlite3_extended_errcode(sqlite3 *db);
 int sqlite3_exec(sqlite3 *, const char *sql, int (*callback)(void *, int, char **, char **), void *, char **errmsg);
 int sqlite3_changes(sqlite3 *);
+int sqlite3_db_status(sqlite3 *, int op, int *pCur, int *pHiwtr, int resetFlg);
 void sqlite3_free(void *);
 
 int sqlite3_prepare_v2(sqlite3 *db, const char *zSql, int nByte, sqlite3_stmt **ppStmt, const char **pzTail);
