@@ -172,7 +172,8 @@ let package = Package(
         .testTarget(
             name: "TmemCLITests",
             dependencies: [
-                "TmemCLI", "Tmem", "TmemReplay", "TmemSwapFile", "TmemTestKit", "TmemHost",
+                "TmemCLI", "Tmem", "TmemReplay", "TmemSwapFile", "TmemTestKit", "TmemHost", "TmemRemote", "TmemWire",
+                "TmemCleancache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -198,7 +199,7 @@ let package = Package(
             name: "TmemServerTests",
             dependencies: [
                 "TmemServer", "TmemRemote", "TmemHost", "TmemWire", "Tmem", "TmemFrontswap", "TmemSwapFile",
-                "TmemTestKit", "TmemCompression",
+                "TmemTestKit", "TmemCompression", "TmemCleancache",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

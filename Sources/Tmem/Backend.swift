@@ -16,8 +16,10 @@
 /// All methods are synchronous and may be called from any thread at once; the caller waits for each.
 /// Implementations are expected not to allocate per page on put/get/flush (a reference backend may).
 ///
-/// The protocol has four facets beside the six tmem operations, all requirements so that a wrapping
+/// The protocol has five facets beside the six tmem operations, all requirements so that a wrapping
 /// backend forwards them (a downcast would not see through a wrapper):
+/// - shared pools (``createSharedPool(_:)``, ``flushPool(_:)``), which a backend whose users are many
+///   processes (a host) offers, with defaults that offer none;
 /// - batches (`putBatch`, `getBatch`, `flushBatch`), with defaults that loop, so simple backends stay
 ///   simple and a remote one turns a batch into one round trip;
 /// - accounting: ``usage(of:)`` per pool, ``putCharged(_:page:)`` for the bytes one put costs,
@@ -89,6 +91,34 @@ public protocol Backend: AnyObject, Sendable {
     /// - Complexity: O(the object's pages), not O(the backend's).
     @discardableResult
     func flushObject(pool: PoolID, object: ObjectID) -> Int
+
+    // MARK: Shared pools
+
+    /// Makes or joins the ephemeral pool shared by every user of the backend naming `uuid`: other
+    /// processes too (a host's shared pools, SEMANTICS.md "The host"). This is what cleancache's
+    /// `init_shared_fs` reaches for; a backend that is one process's own (RAM, Zcache) has no other users
+    /// and returns nil (the default), and the frontend then shares a private pool among its own callers.
+    ///
+    /// Calls with one uuid return the same id while it is held; each takes a reference that
+    /// ``destroyPool(_:)`` gives back, and the backend leaves the shared pool with the last one (its
+    /// pages stay for the other users). Pages put by any user are got by every other; a flush by any
+    /// user is seen by all. Who may join, and whom the pages are charged to, is the backend's rule (a
+    /// host: sessions that proved its secret; the shared pools' own account).
+    ///
+    /// - Parameter uuid: The pool's 128-bit name.
+    /// - Returns: The pool's id, or nil when the backend shares no pools beyond its caller.
+    /// - Throws: ``TmemError``: invalid argument when the backend does not let this user join (a host
+    ///   session without the secret), too many pools, or unavailable when it cannot be reached.
+    func createSharedPool(_ uuid: PoolUUID) throws(TmemError) -> PoolID?
+
+    /// Drops every page of a pool, which stays usable under the same id; for a shared pool, for every
+    /// user (cleancache's `invalidate_fs` of a shared pool, which a new pool cannot do: joining the uuid
+    /// again finds the old pages). After it returns true, no get returns a page put before it began.
+    ///
+    /// - Parameter pool: The pool.
+    /// - Returns: true once every page is dropped; false when the backend did not (the default, or a
+    ///   backend it could not reach): the pool may keep its pages, and the caller must stop using it.
+    func flushPool(_ pool: PoolID) -> Bool
 
     // MARK: Batches
 
@@ -208,6 +238,9 @@ extension Backend {
         for key in keys where flushPage(key) { held += 1 }
         return held
     }
+
+    public func createSharedPool(_ uuid: PoolUUID) throws(TmemError) -> PoolID? { nil }
+    public func flushPool(_ pool: PoolID) -> Bool { false }
 
     public var writebackWanted: Int { 0 }
     public func coldestKeys(limit: Int) -> [Key] { [] }

@@ -12,6 +12,9 @@ import Synchronization
 /// While `lower` has a shrink notice in force (``Backend/shrinkTarget``), nothing is demoted, the
 /// frontends are asked to keep `lower`'s target plus what `upper` holds, and ``coldestKeys(limit:)``
 /// offers `lower`'s pages first, so that repatriation frees the host's memory.
+///
+/// It shares no pools beyond its caller (``Backend/createSharedPool(_:)`` is nil, even over a host):
+/// pages held by `upper` would be invisible to the pool's other users, and not flushed by theirs.
 public final class TieredBackend: Backend {
     public let upper: any Backend
     public let lower: any Backend

@@ -24,8 +24,11 @@ struct StatCommand: ParsableCommand {
             Columns: PAGES and PERSISTENT are the pages a session holds; ORIG is their size as pages, COMPR as \
             stored, USED as the host charges them (stored bytes plus a small metadata charge per page: the unit \
             of capacity, shares and caps); SHARE is the client's weighted share of the capacity now; REFUSED, \
-            EVICTED and SHRINKS count refused puts, evicted ephemeral pages and shrink notices. No root needed: \
-            on a Unix socket any uid the host allows may ask.
+            EVICTED and SHRINKS count refused puts, evicted ephemeral pages and shrink notices. Once a client \
+            used ephemeral (cleancache) pools, a cleancache section follows under the kernel's names: the host's \
+            counts since it started, then per session its ephemeral pools, SUCC_GETS and FAILED_GETS (gets that \
+            returned a page or not), PUTS stored, INVALIDATES (page, file and pool flushes) and EVICTED_PAGES. \
+            No root needed: on a Unix socket any uid the host allows may ask.
             """)
 
     /// The name `tmem stat` gives its session, by which the table recognises (and leaves out) its own row.

@@ -1,4 +1,5 @@
 import Tmem
+import TmemHost
 
 /// The table `tmem stat` prints, as `zramctl` does for zram devices: two lines on the host, then one
 /// aligned row per client session (names left, numbers right, sizes in binary units).
@@ -9,7 +10,14 @@ import Tmem
 /// NAME  SESSION  POOLS  PAGES  PERSISTENT      ORIG     COMPR      USED  WEIGHT  CAP     SHARE  REFUSED  EVICTED  SHRINKS
 /// db          1      1   4096        4096  16.0 MiB   5.2 MiB   5.3 MiB       4    -   3.4 MiB      120        0        2
 /// refused puts: db share 100, shrinking 20
+/// cleancache: 3 ephemeral pools; 900 succ_gets, 100 failed_gets (90% hits), 1200 puts, 40 invalidates, 6 evicted_pages
+/// NAME  SESSION  POOLS  SUCC_GETS  FAILED_GETS  HIT%  PUTS  INVALIDATES  EVICTED_PAGES
+/// web         7      2        900          100    90  1200           40              6
 /// ```
+///
+/// The cleancache lines (``cleancacheLines(_:rows:)``) appear only once the host counted something on
+/// ephemeral pools or has one open, with a row for each session that did or has: a host that serves
+/// frontswap alone prints the table as before.
 enum StatTable {
     /// The lines of the table.
     ///
@@ -50,7 +58,32 @@ enum StatTable {
             row.name + " " + row.refusals.filter { $0.count > 0 }.map { "\(shortReason($0.reason)) \($0.count)" }.joined(separator: ", ")
         }
         if !refused.isEmpty { out.append("refused puts: " + refused.joined(separator: "; ")) }
+        return out + cleancacheLines(h.cleancache, rows: rows)
+    }
+
+    /// The cleancache section: the host's counters since it started, then a row per session with
+    /// ephemeral pools or counts (POOLS: its ephemeral pools, shared ones included), under the kernel's
+    /// names; none when `host` is nil (an older host) or counted nothing and has no ephemeral pool.
+    static func cleancacheLines(_ host: CleancacheStatistics?, rows: [StatsSnapshot.ClientRow]) -> [String] {
+        guard let host, host.isActive else { return [] }
+        var out = ["cleancache: \(host.pools) ephemeral pool\(host.pools == 1 ? "" : "s"); \(host.succGets) succ_gets, "
+            + "\(host.failedGets) failed_gets\(hitRatio(host).map { " (\($0)% hits)" } ?? ""), \(host.puts) puts, "
+            + "\(host.invalidates) invalidates, \(host.evictedPages) evicted_pages"]
+        let active = rows.compactMap { row in row.cleancache.flatMap { $0.isActive ? (row, $0) : nil } }
+        guard !active.isEmpty else { return out }
+        let headers = ["NAME", "SESSION", "POOLS", "SUCC_GETS", "FAILED_GETS", "HIT%", "PUTS", "INVALIDATES", "EVICTED_PAGES"]
+        let cells = active.map { row, c in
+            [row.name, "\(row.session)", "\(c.pools)", "\(c.succGets)", "\(c.failedGets)", hitRatio(c).map(String.init) ?? "-",
+             "\(c.puts)", "\(c.invalidates)", "\(c.evictedPages)"]
+        }
+        out += alignedColumns(headers: headers, rows: cells, leftAligned: [0])
         return out
+    }
+
+    /// Successful gets in percent of all gets, rounded; nil before the first get.
+    static func hitRatio(_ c: CleancacheStatistics) -> Int? {
+        let gets = c.succGets + c.failedGets
+        return gets > 0 ? Int((Double(c.succGets) * 100 / Double(gets)).rounded()) : nil
     }
 
     /// STATS's capacity setting for people: `25%` → "25% of RAM", `auto:67108864` → "auto, floor 64.0 MiB",

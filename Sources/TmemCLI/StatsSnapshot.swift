@@ -27,6 +27,9 @@ struct StatsSnapshot: Equatable, Sendable {
         var sharedPages = 0
         var sharedStoredBytes = 0
         var sharedUsedBytes = 0
+        /// Cleancache's counters over every session since the host started (`host.cleancache`); nil from
+        /// a host older than them.
+        var cleancache: CleancacheStatistics?
     }
 
     /// One session's row (STATS `clients[]`).
@@ -49,6 +52,8 @@ struct StatsSnapshot: Equatable, Sendable {
         var shrinkNotices = 0
         /// The target of a shrink notice not yet complied with.
         var shrinkTargetPages: Int?
+        /// What the session did with its ephemeral pools (`cleancache`); nil from an older host.
+        var cleancache: CleancacheStatistics?
 
         /// Every refusal, whatever its reason.
         var refusedPuts: Int { refusals.reduce(0) { $0 + $1.count } }
@@ -59,7 +64,7 @@ struct StatsSnapshot: Equatable, Sendable {
                 && a.compressedBytes == b.compressedBytes && a.usedBytes == b.usedBytes && a.weight == b.weight
                 && a.cap == b.cap && a.share == b.share && a.refusals.elementsEqual(b.refusals, by: { $0 == $1 })
                 && a.evictedPages == b.evictedPages && a.shrinkNotices == b.shrinkNotices
-                && a.shrinkTargetPages == b.shrinkTargetPages
+                && a.shrinkTargetPages == b.shrinkTargetPages && a.cleancache == b.cleancache
         }
     }
 
@@ -87,6 +92,7 @@ struct StatsSnapshot: Equatable, Sendable {
         host.sharedPages = statistics.shared.pages
         host.sharedStoredBytes = statistics.shared.storedBytes
         host.sharedUsedBytes = statistics.shared.usedBytes
+        host.cleancache = statistics.cleancache
         clients = statistics.clients.map { s in
             var row = ClientRow()
             row.name = s.name
@@ -104,6 +110,7 @@ struct StatsSnapshot: Equatable, Sendable {
             row.evictedPages = s.evictedPages
             row.shrinkNotices = s.shrinkNotices
             row.shrinkTargetPages = s.shrinkTargetPages
+            row.cleancache = s.cleancache
             return row
         }
     }
@@ -143,6 +150,7 @@ struct StatsSnapshot: Equatable, Sendable {
             host.sharedStoredBytes = try sharedFields.int("stored_bytes")
             host.sharedUsedBytes = try sharedFields.int("used_bytes")
         }
+        host.cleancache = try Self.cleancache(hostObject["cleancache"], path: "host.cleancache")
         guard case .array(let rows)? = root["clients"] else {
             throw StatsFormatError("the host's STATS have no \"clients\" array")
         }
@@ -163,6 +171,7 @@ struct StatsSnapshot: Equatable, Sendable {
             row.evictedPages = try f.int("evicted_pages")
             row.shrinkNotices = try f.int("shrink_notices")
             row.shrinkTargetPages = try f.optionalInt("shrink_target_pages")
+            row.cleancache = try Self.cleancache(value["cleancache"], path: "clients[\(i)].cleancache")
             guard case .object(let refusals)? = value["refusals"] else {
                 throw StatsFormatError("clients[\(i)] has no \"refusals\" object")
             }
@@ -177,6 +186,23 @@ struct StatsSnapshot: Equatable, Sendable {
             }
             clients.append(row)
         }
+    }
+}
+
+extension StatsSnapshot {
+    /// A `cleancache` object of STATS: nil when it is absent (a host older than the counters), else every
+    /// counter must be there.
+    fileprivate static func cleancache(_ value: JSONValue?, path: String) throws(StatsFormatError) -> CleancacheStatistics? {
+        guard let value else { return nil }
+        let f = Fields(value, path: path)
+        var c = CleancacheStatistics()
+        c.pools = try f.int("pools")
+        c.succGets = try f.int("succ_gets")
+        c.failedGets = try f.int("failed_gets")
+        c.puts = try f.int("puts")
+        c.invalidates = try f.int("invalidates")
+        c.evictedPages = try f.int("evicted_pages")
+        return c
     }
 }
 

@@ -19,7 +19,22 @@ import Tmem
 /// file's last invalidation is dropped: its bytes may predate a write. Puts are never waited on for a
 /// refusal: a refused put is simply not cached.
 ///
+/// Shared pools: ``initSharedFS(uuid:)`` joins the backend's own shared pool of the uuid when it has
+/// one (a host's, ``Backend/createSharedPool(_:)``), so that every process naming the uuid sees the
+/// others' pages; otherwise it shares a private pool among this cleancache's callers.
+///
 /// Thread-safe: any number of threads may call anything at once.
+///
+/// ## Caveats
+/// - Across processes, the invalidation generations are each process's own: an invalidation by one
+///   process reaches the others' pages through the backend (a flush), but not their puts in flight. A
+///   process that put a page read before another process changed the file can leave it cached after
+///   that process's invalidation. The kernel's shared pools relied on a cluster file system's locks for
+///   this; users of a shared pool must likewise order a write (and its invalidation) after the other
+///   processes' reads of the page, or invalidate again once those puts are done.
+/// - An invalidation that cannot reach the backend (a host that does not answer) is not retried: a page
+///   it should have dropped may stay in a shared pool. ``invalidateFS(_:)`` of a shared pool stops
+///   caching in this process instead, until an ``invalidateFS(_:)`` succeeds.
 public final class Cleancache: Sendable {
     /// The backend holding the pages.
     public let backend: any Backend
@@ -29,6 +44,9 @@ public final class Cleancache: Sendable {
     let counters = CleancacheCounters()
     /// Each cached file's identity when last checked (``revalidate(_:identity:)``).
     let identities = Mutex<[FileKey: FileIdentity]>([:])
+    /// Held while a pool shared through the backend is emptied (``invalidateFS(_:)``): one at a time, so
+    /// that a failed flush and a successful one never race over the pool's backend reference.
+    private let sharedInvalidation = Mutex<Void>(())
 
     /// A cleancache over `backend` (whose ephemeral pools it makes).
     public init(backend: any Backend) {
@@ -58,13 +76,21 @@ public final class Cleancache: Sendable {
         return pools.withLock { $0.add(FSPoolState(backendPool: id, exclusiveGets: exclusiveGets, shared: nil)) }
     }
 
-    /// Makes or joins the pool shared by every caller of this cleancache naming `uuid` (the kernel's
-    /// `init_shared_fs`). Gets from a shared pool are never exclusive. Each call takes a reference that
-    /// ``closeFS(_:)`` gives back; the pool goes with the last.
+    /// Makes or joins the pool shared by every caller naming `uuid` (the kernel's `init_shared_fs`): every
+    /// user of the backend's shared pool of `uuid` when it has them (a host: every process whose session
+    /// may join), else every caller of this cleancache. Gets from a shared pool are never exclusive. Each
+    /// call takes a reference that ``closeFS(_:)`` gives back; the pool goes with the last (a backend's
+    /// shared pool stays for its other users).
+    ///
+    /// - Throws: ``TmemError`` from the backend: no room for a pool, not allowed to join (a host session
+    ///   without the secret), or a backend that cannot be reached.
     public func initSharedFS(uuid: PoolUUID) throws(TmemError) -> FSPool {
         if let existing = pools.withLock({ $0.joinShared(uuid) }) { return existing }
-        let id = try backend.createPool(.ephemeral)
-        let (pool, extra) = pools.withLock { $0.addShared(uuid, FSPoolState(backendPool: id, exclusiveGets: false, shared: uuid)) }
+        let shared = try backend.createSharedPool(uuid)
+        let id: PoolID
+        if let shared { id = shared } else { id = try backend.createPool(.ephemeral) }
+        let state = FSPoolState(backendPool: id, exclusiveGets: false, shared: uuid, backendShared: shared != nil)
+        let (pool, extra) = pools.withLock { $0.addShared(uuid, state) }
         // Another caller made it meanwhile: join theirs, drop ours.
         if let extra { backend.destroyPool(extra) }
         return pool
@@ -125,7 +151,8 @@ public final class Cleancache: Sendable {
                 return false
             }
             guard case .stored = backend.put(key, page: page) else { return false }
-            if generation(fileKey) != before || pools.withLock({ $0.state(pool)?.backendPool }) != state.backendPool {
+            let now = pools.withLock { $0.state(pool) }
+            if generation(fileKey) != before || now?.backendPool != state.backendPool || now?.epoch != state.epoch {
                 _ = backend.flushPage(key)
                 return false
             }
@@ -180,13 +207,35 @@ public final class Cleancache: Sendable {
     /// Drops every page of the pool (the kernel's `invalidate_fs`); the pool stays usable. Its pages go
     /// with the backend pool that held them; a new one takes its place (when the backend has no room
     /// for one, the pool caches nothing until the next ``invalidateFS(_:)``).
+    ///
+    /// A pool shared through the backend is emptied in place for every process (``Backend/flushPool(_:)``):
+    /// a new pool of the same uuid would be the same pool. When the backend cannot empty it, this
+    /// process leaves it and caches nothing in it until the next ``invalidateFS(_:)`` (see Caveats).
     public func invalidateFS(_ pool: FSPool) {
         counters.invalidates.add(1, ordering: .relaxed)
+        if invalidateBackendShared(pool) { return }
         let fresh = try? backend.createPool(.ephemeral)
         switch pools.withLock({ $0.replace(pool, with: fresh) }) {
         case .some(let old?): backend.destroyPool(old)
         case .some(nil): break
         case nil: if let fresh { backend.destroyPool(fresh) }
+        }
+    }
+
+    /// ``invalidateFS(_:)`` of a pool shared through the backend; false for any other pool.
+    private func invalidateBackendShared(_ pool: FSPool) -> Bool {
+        sharedInvalidation.withLock { _ -> Bool in
+            // The epoch moves first: a put that stores after the flush below then sees it moved, and
+            // flushes its page again.
+            guard let (uuid, current) = pools.withLock({ $0.advanceSharedEpoch(pool) }) else { return false }
+            // After a failed flush the pool has no backend pool: join the uuid again, and empty it.
+            guard let id = current ?? (try? backend.createSharedPool(uuid)) else { return true }
+            if backend.flushPool(id) {
+                if current == nil, !pools.withLock({ $0.attach(pool, id) }) { backend.destroyPool(id) }
+            } else if current == nil || pools.withLock({ $0.detach(pool, from: id) }) {
+                backend.destroyPool(id)
+            }
+            return true
         }
     }
 

@@ -7,14 +7,18 @@ struct FSPoolState {
     var backendPool: PoolID?
     let exclusiveGets: Bool
     let shared: PoolUUID?
+    /// Whether `backendPool` is the backend's shared pool of `shared` (``Backend/createSharedPool(_:)``):
+    /// other processes use it too, so it is emptied in place, never replaced.
+    let backendShared: Bool
     var references = 1
     /// Bumped by each ``Cleancache/invalidateFS(_:)``: a token from before names an older epoch.
     var epoch: UInt64 = 0
 
-    init(backendPool: PoolID?, exclusiveGets: Bool, shared: PoolUUID?) {
+    init(backendPool: PoolID?, exclusiveGets: Bool, shared: PoolUUID?, backendShared: Bool = false) {
         self.backendPool = backendPool
         self.exclusiveGets = exclusiveGets
         self.shared = shared
+        self.backendShared = backendShared
     }
 }
 
@@ -70,6 +74,30 @@ struct PoolTable {
         pools[pool.rawValue] = nil
         if let uuid = state.shared { byUUID[uuid] = nil }
         return state.backendPool
+    }
+
+    /// For a pool shared through the backend: moves its epoch on (puts in flight and tokens from before
+    /// are stale from now) and tells its uuid and backend pool; nil for any other pool.
+    mutating func advanceSharedEpoch(_ pool: FSPool) -> (uuid: PoolUUID, backendPool: PoolID?)? {
+        guard let state = pools[pool.rawValue], state.backendShared, let uuid = state.shared else { return nil }
+        pools[pool.rawValue]!.epoch &+= 1
+        return (uuid, state.backendPool)
+    }
+
+    /// Points a pool that has no backend pool at `id`; false (the caller keeps `id`) when the pool is
+    /// gone or has one.
+    mutating func attach(_ pool: FSPool, _ id: PoolID) -> Bool {
+        guard pools[pool.rawValue] != nil, pools[pool.rawValue]!.backendPool == nil else { return false }
+        pools[pool.rawValue]!.backendPool = id
+        return true
+    }
+
+    /// Takes `id` from the pool; false when the pool is gone or names another (whoever took it gives
+    /// it back to the backend).
+    mutating func detach(_ pool: FSPool, from id: PoolID) -> Bool {
+        guard pools[pool.rawValue]?.backendPool == id else { return false }
+        pools[pool.rawValue]!.backendPool = nil
+        return true
     }
 
     /// Points the pool at `fresh` (or at none).

@@ -20,6 +20,8 @@ struct Ticket {
     let account: String
     let session: UInt64
     let charge: Int
+    /// The session's cleancache counters when the pool is ephemeral (a stored put counts there).
+    let cleancache: CleancacheMeter?
 }
 
 extension Host {
@@ -63,14 +65,19 @@ extension Host {
         }
         st.reserved += charge
         st.accounts[name]?.reserved += charge
-        return .admitted(Ticket(pool: entry.id, account: name, session: session.id, charge: charge))
+        return .admitted(Ticket(
+            pool: entry.id, account: name, session: session.id, charge: charge,
+            cleancache: entry.kind == .ephemeral ? owner.cleancache : nil))
     }
 
     /// Ends an admitted put: releases its reservation and counts a refusal by the store.
     func settle(_ st: inout HostState, _ ticket: Ticket, _ result: PutResult) -> HostStatus {
         st.reserved -= ticket.charge
         st.accounts[ticket.account]?.reserved -= ticket.charge
-        guard case .refused(let reason) = result else { return .ok }
+        guard case .refused(let reason) = result else {
+            if let meter = ticket.cleancache { countPut(meter) }
+            return .ok
+        }
         let status = HostStatus(reason)
         st.sessions[ticket.session]?.refusals.count(status)
         if status == .refusedCapacity { st.accounts[ticket.account]?.wanting = true }

@@ -64,8 +64,18 @@ extension Host {
         acceptCompressed: Bool
     ) -> HostGetResult {
         precondition(buffer.count == pageSize, "a get fills one page of \(pageSize) bytes")
-        guard let entry = entry(session, pool) else { return .failed(.noSuchPool) }
-        let k = key(entry.id, object, index)
+        guard let (entry, cleancache) = lookup(session, pool) else { return .failed(.noSuchPool) }
+        let result = get(key(entry.id, object, index), into: buffer, acceptCompressed: acceptCompressed)
+        if let cleancache {
+            switch result {
+            case .page, .compressed: countGet(cleancache, hit: true)
+            case .miss, .failed: countGet(cleancache, hit: false)
+            }
+        }
+        return result
+    }
+
+    private func get(_ k: Key, into buffer: UnsafeMutableRawBufferPointer, acceptCompressed: Bool) -> HostGetResult {
         do throws(TmemError) {
             guard acceptCompressed else { return try store.get(k, into: buffer) ? .page : .miss }
             switch try store.getCompressed(k, into: buffer) {
@@ -87,7 +97,8 @@ extension Host {
     ///   - index: The page's index.
     /// - Returns: `.ok` and whether the page was held; ``HostStatus/noSuchPool`` (touching nothing).
     public func flushPage(_ session: Session, pool: UInt32, object: UInt64, index: UInt32) -> (status: HostStatus, held: Bool) {
-        guard let entry = entry(session, pool) else { return (.noSuchPool, false) }
+        guard let (entry, cleancache) = lookup(session, pool) else { return (.noSuchPool, false) }
+        if let cleancache { countInvalidate(cleancache) }
         return (.ok, store.flushPage(key(entry.id, object, index)))
     }
 
@@ -100,7 +111,8 @@ extension Host {
     /// - Returns: `.ok` and the pages dropped; ``HostStatus/noSuchPool`` (touching nothing).
     /// - Complexity: O(the object's pages).
     public func flushObject(_ session: Session, pool: UInt32, object: UInt64) -> (status: HostStatus, dropped: Int) {
-        guard let entry = entry(session, pool) else { return (.noSuchPool, 0) }
+        guard let (entry, cleancache) = lookup(session, pool) else { return (.noSuchPool, 0) }
+        if let cleancache { countInvalidate(cleancache) }
         return (.ok, store.flushObject(pool: entry.id, object: ObjectID(rawValue: object)))
     }
 

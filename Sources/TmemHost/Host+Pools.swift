@@ -30,11 +30,7 @@ extension Host {
                 entry = PoolEntry(id: id, kind: .ephemeral, uuid: uuid)
             } else {
                 let kind: PoolKind = ephemeral ? .ephemeral : .persistent
-                st.ensureAccount(session.name)
-                guard let account = st.accounts[session.name],
-                    let id = try? store.createPool(kind, meters: [owner.meter(kind), account.meter(kind), meter(kind)])
-                else { return (.tooManyPools, 0) }
-                st.accounts[session.name]?.add(id, kind)
+                guard let id = newPrivatePool(kind, of: owner, &st) else { return (.tooManyPools, 0) }
                 entry = PoolEntry(id: id, kind: kind, uuid: nil)
             }
             let handle = owner.newHandle()
@@ -47,14 +43,75 @@ extension Host {
     /// The store pool of a shared uuid, made (charged to the shared account) if no session has it open.
     private func openShared(_ uuid: PoolUUID, _ st: inout HostState) -> PoolID? {
         if let open = st.sharedPools[uuid] { return open.id }
-        let name = ClientPolicy.sharedClient
-        st.ensureAccount(name)
-        guard let account = st.accounts[name],
-            let id = try? store.createPool(.ephemeral, meters: [account.ephemeral, ephemeral])
-        else { return nil }
-        st.accounts[name]?.add(id, .ephemeral)
+        guard let id = newSharedPool(&st) else { return nil }
         st.sharedPools[uuid] = SharedPool(id: id)
         return id
+    }
+
+    /// A new store pool for one of a session's private pools, carrying the session's, its account's and
+    /// the host's meters, and counted on the account.
+    private func newPrivatePool(_ kind: PoolKind, of owner: SessionState, _ st: inout HostState) -> PoolID? {
+        let name = owner.session.name
+        st.ensureAccount(name)
+        guard let account = st.accounts[name],
+            let id = try? store.createPool(kind, meters: [owner.meter(kind), account.meter(kind), meter(kind)])
+        else { return nil }
+        st.accounts[name]?.add(id, kind)
+        return id
+    }
+
+    /// A new store pool for a shared pool, charged to the shared account.
+    private func newSharedPool(_ st: inout HostState) -> PoolID? {
+        let name = ClientPolicy.sharedClient
+        st.ensureAccount(name)
+        guard let account = st.accounts[name], let id = try? store.createPool(.ephemeral, meters: [account.ephemeral, ephemeral])
+        else { return nil }
+        st.accounts[name]?.add(id, .ephemeral)
+        return id
+    }
+
+    /// Drops every page of one of a session's pools, which stays open under the same id (FLUSH_POOL,
+    /// cleancache's `invalidate_fs`). For a shared pool that is every session's view of it: after the
+    /// call no session's get returns a page put before it.
+    ///
+    /// How: the pool's store pool is replaced by a fresh one (with the same meters), in every table that
+    /// names it, and the old one destroyed with its pages. A put admitted before the swap lands in the
+    /// old pool and goes with it (or, landing after, is refused for want of a pool); a get that looked
+    /// the pool up before either returns its page before the flush or misses.
+    ///
+    /// - Parameters:
+    ///   - session: The session.
+    ///   - pool: The pool's id in this session.
+    /// - Returns: `.ok` and the pages dropped; ``HostStatus/noSuchPool`` (touching nothing) for an id the
+    ///   session does not have; ``HostStatus/tooManyPools`` when the store has no room for the fresh pool
+    ///   (the pool keeps its pages then).
+    /// - Complexity: O(the store's chunks), as a pool's destruction; O(sessions) for a shared pool.
+    public func flushPool(_ session: Session, pool: UInt32) -> (status: HostStatus, dropped: Int) {
+        let outcome: (status: HostStatus, old: PoolID?, meter: CleancacheMeter?) = state.withLock { st in
+            guard let owner = st.sessions[session.id], let entry = owner.pools[pool] else { return (.noSuchPool, nil, nil) }
+            let meter = entry.kind == .ephemeral ? owner.cleancache : nil
+            guard let uuid = entry.uuid else {
+                guard let fresh = newPrivatePool(entry.kind, of: owner, &st) else { return (.tooManyPools, nil, meter) }
+                st.accounts[session.name]?.remove(entry.id, entry.kind)
+                st.sessions[session.id]?.pools[pool] = PoolEntry(id: fresh, kind: entry.kind, uuid: nil)
+                return (.ok, entry.id, meter)
+            }
+            guard let fresh = newSharedPool(&st), let openers = st.sharedPools[uuid]?.openers else {
+                return (.tooManyPools, nil, meter)
+            }
+            st.accounts[ClientPolicy.sharedClient]?.remove(entry.id, .ephemeral)
+            st.sharedPools[uuid] = SharedPool(id: fresh, openers: openers)
+            for id in openers {
+                guard let handle = st.sessions[id]?.pools.first(where: { $0.value.uuid == uuid })?.key else { continue }
+                st.sessions[id]?.pools[handle] = PoolEntry(id: fresh, kind: .ephemeral, uuid: uuid)
+            }
+            return (.ok, entry.id, meter)
+        }
+        if let meter = outcome.meter { countInvalidate(meter) }
+        guard let old = outcome.old else { return (outcome.status, 0) }
+        let dropped = store.usage(of: old)?.pages ?? 0
+        store.destroyPool(old)
+        return (.ok, dropped)
     }
 
     /// Destroys one of a session's pools with its pages (DESTROY_POOL); a shared pool is closed for this
@@ -82,5 +139,14 @@ extension Host {
     /// The store pool a session's pool id names, or nil (state lock taken).
     func entry(_ session: Session, _ pool: UInt32) -> PoolEntry? {
         state.withLock { $0.sessions[session.id]?.pools[pool] }
+    }
+
+    /// The store pool a session's pool id names, and the session's cleancache counters when the pool is
+    /// ephemeral; nil for an id the session does not have (state lock taken).
+    func lookup(_ session: Session, _ pool: UInt32) -> (entry: PoolEntry, cleancache: CleancacheMeter?)? {
+        state.withLock { st in
+            guard let owner = st.sessions[session.id], let entry = owner.pools[pool] else { return nil }
+            return (entry, entry.kind == .ephemeral ? owner.cleancache : nil)
+        }
     }
 }

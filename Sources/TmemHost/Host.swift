@@ -65,6 +65,8 @@ public final class Host: Sendable {
     /// Host-wide meters: every persistent and every ephemeral pool carries one.
     let persistent = UsageMeter()
     let ephemeral = UsageMeter()
+    /// Cleancache's counters over every session since the host started (each session has its own too).
+    let cleancache = CleancacheMeter()
     /// The capacity, readable without the lock (written under it).
     let capacityNow: Atomic<Int>
 

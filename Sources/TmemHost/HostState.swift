@@ -87,6 +87,8 @@ struct SessionState: Sendable {
     let persistent = UsageMeter()
     let ephemeral = UsageMeter()
     var refusals = RefusalCounts()
+    /// What the session did with its ephemeral pools (atomic: bumped without the state lock).
+    let cleancache = CleancacheMeter()
     var shrink: ShrinkState?
     var noticesSent = 0
 

@@ -9,8 +9,13 @@ extension HostStatistics {
     ///  "evicted_pages":...,"draining":false,"sessions":2,"shared":{"pools":...,"pages":...,...}},
     ///  "clients":[{"name":"alice","session":1,"pools":1,"stored_pages":...,"persistent_pages":...,
     ///  "original_bytes":...,"compressed_bytes":...,"used_bytes":...,"weight":1,"cap":null,"share":...,
-    ///  "refusals":{"refused_capacity":0,...},"evicted_pages":0,"shrink_notices":0,"shrink_target_pages":null}]}
+    ///  "refusals":{"refused_capacity":0,...},"evicted_pages":0,"shrink_notices":0,"shrink_target_pages":null,
+    ///  "cleancache":{"pools":0,"succ_gets":0,"failed_gets":0,"puts":0,"invalidates":0,"evicted_pages":0}}]}
     /// ```
+    ///
+    /// `host` has a `cleancache` object too (after `shared`): the same counters over every session since
+    /// the host started, and the ephemeral pools open now. Both were added after the first version of
+    /// STATS; a reader should take a missing one as "not counted" rather than fail.
     public var json: String {
         var w = JSONWriter()
         w.object { w in
@@ -38,6 +43,8 @@ extension HostStatistics {
                     w.field("share", shared.share)
                     w.field("evicted_pages", shared.evictedPages)
                 }
+                w.key("cleancache")
+                cleancache.write(into: &w)
             }
             w.key("clients")
             w.array(clients) { w, row in
@@ -60,10 +67,22 @@ extension HostStatistics {
                     w.field("evicted_pages", row.evictedPages)
                     w.field("shrink_notices", row.shrinkNotices)
                     w.field("shrink_target_pages", row.shrinkTargetPages)
+                    w.key("cleancache")
+                    row.cleancache.write(into: &w)
                 }
             }
         }
         return w.text
+    }
+}
+
+extension CleancacheStatistics {
+    /// The counters as a STATS object: `pools`, then the kernel's names.
+    func write(into w: inout JSONWriter) {
+        w.object { w in
+            w.field("pools", pools)
+            for (name, value) in namedValues { w.field(name, value) }
+        }
     }
 }
 

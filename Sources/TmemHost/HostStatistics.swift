@@ -29,6 +29,9 @@ public struct HostStatistics: Sendable, Equatable {
     public var draining = false
     /// The account of shared pools.
     public var shared = SharedStatistics()
+    /// Cleancache's counters over every session since the host started (ended sessions' included), and
+    /// the ephemeral pools open now.
+    public var cleancache = CleancacheStatistics()
     /// One row per open session, by session id.
     public var clients: [ClientStatistics] = []
 
@@ -69,6 +72,8 @@ public struct ClientStatistics: Sendable, Equatable {
     public var shrinkNotices = 0
     /// The target of the notice it has not yet complied with (0 for every session while draining).
     public var shrinkTargetPages: Int?
+    /// What the session did with its ephemeral pools (private and shared), and how many it has open.
+    public var cleancache = CleancacheStatistics()
 
     /// Creates an empty row.
     public init() {}
@@ -116,6 +121,8 @@ extension Host {
             s.memoryBytes = memory
             s.evictedPages = evicted
             s.draining = st.draining
+            s.cleancache = cleancache.statistics(evictedPages: evicted)
+            s.cleancache.pools = st.sharedPools.count
             let shares = self.shares(st, contender: nil)
             let sharedPolicy = st.accounts[ClientPolicy.sharedClient]?.policy ?? st.policy(of: ClientPolicy.sharedClient)
             s.shared.pools = st.sharedPools.count
@@ -147,6 +154,9 @@ extension Host {
                 row.evictedPages = owner.ephemeral.evictedPages
                 row.shrinkNotices = owner.noticesSent
                 row.shrinkTargetPages = st.draining ? 0 : owner.shrink?.targetPages
+                row.cleancache = owner.cleancache.statistics(evictedPages: row.evictedPages)
+                row.cleancache.pools = owner.pools.values.count { $0.kind == .ephemeral }
+                s.cleancache.pools += owner.pools.values.count { $0.kind == .ephemeral && $0.uuid == nil }
                 s.clients.append(row)
             }
             return s

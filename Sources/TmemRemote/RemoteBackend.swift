@@ -19,9 +19,13 @@ import TmemWire
 ///   reconnects into a new session and recreates its pools as they are used again.
 /// - **Shrink notices** from the host appear as ``shrinkTarget``, which a frontend's reclaimer honours by
 ///   repatriating pages to its swap file.
+/// - **Shared pools** (``createSharedPool(_:)``): the host's ephemeral pools named by a uuid, which every
+///   session that proved the host's secret may join, so that processes see each other's pages.
 public final class RemoteBackend: Backend {
     struct PoolRecord {
         let kind: PoolKind
+        /// The uuid of a shared pool (joined again by name in a new session), nil for a private one.
+        var uuid: PoolUUID? = nil
         var hostPool: UInt32
         /// The session epoch `hostPool` belongs to.
         var epoch: UInt64
@@ -32,8 +36,13 @@ public final class RemoteBackend: Backend {
     public let configuration: RemoteConfiguration
     let session: RemoteSession
     let counters = RemoteCounters()
-    private let pools = Mutex<[UInt32: PoolRecord]>([:])
-    private let nextPool = Atomic<UInt32>(1)
+    let pools = Mutex<[UInt32: PoolRecord]>([:])
+    let nextPool = Atomic<UInt32>(1)
+    /// The shared pools held, by uuid: the pool's id and the references ``createSharedPool(_:)`` gave out.
+    /// Held across the CREATE_POOL and DESTROY_POOL round trips of shared pools, so that the host sees
+    /// one session's joins and leaves of a uuid in the order they were made. Lock ordering: this, then
+    /// `pools`.
+    let sharedPools = Mutex<[PoolUUID: (pool: UInt32, references: Int)]>([:])
     private let compressors: CompressorPool
 
     /// Connects to the host and opens a session.
@@ -73,18 +82,26 @@ public final class RemoteBackend: Backend {
         return PoolID(rawValue: id)
     }
 
-    private func createHostPool(_ kind: PoolKind, on connection: RemoteConnection) throws(TmemError) -> UInt32 {
+    /// CREATE_POOL: a private pool of `kind`, or the shared pool of `uuid` (ephemeral).
+    func createHostPool(_ kind: PoolKind, uuid: PoolUUID? = nil, on connection: RemoteConnection) throws(TmemError) -> UInt32 {
         let reply = try answer(connection.request(deadline: deadline()) { buffer, id in
-            buffer.writeFrame(FrameHeader(op: .createPool, flags: kind == .ephemeral ? .ephemeral : [], requestID: id))
+            if let uuid {
+                uuid.bytes.withUnsafeBytes { buffer.writeFrame(FrameHeader(op: .createPool, flags: [.ephemeral, .shared], requestID: id), payload: $0) }
+            } else {
+                buffer.writeFrame(FrameHeader(op: .createPool, flags: kind == .ephemeral ? .ephemeral : [], requestID: id))
+            }
         })
         switch reply.header.status {
         case .ok: return reply.header.pool
+        case .notAllowed where uuid != nil:
+            throw .invalidArgument("the host opens shared pools only to sessions that proved its secret (--secret-file)")
         case .tooManyPools: throw .tooManyPools("the host holds as many pools of this client as it allows")
         default: throw .unavailable("the host did not create a pool: \(reply.header.status)")
         }
     }
 
     public func destroyPool(_ pool: PoolID) {
+        if record(pool)?.uuid != nil { return leaveSharedPool(pool) }
         guard let record = pools.withLock({ $0.removeValue(forKey: pool.rawValue) }),
             let (connection, epoch) = try? session.connection(), record.epoch == epoch
         else { return }
@@ -98,11 +115,11 @@ public final class RemoteBackend: Backend {
     {
         guard let record = pools.withLock({ $0[pool.rawValue] }) else { return nil }
         if record.epoch == epoch { return (record, true) }
-        guard forPut, let fresh = try? createHostPool(record.kind, on: connection) else { return (record, false) }
+        guard forPut, let fresh = try? createHostPool(record.kind, uuid: record.uuid, on: connection) else { return (record, false) }
         let updated = pools.withLock { table -> PoolRecord? in
             guard var current = table[pool.rawValue] else { return nil }
             if current.epoch != epoch {
-                current = PoolRecord(kind: current.kind, hostPool: fresh, epoch: epoch, lostPages: true)
+                current = PoolRecord(kind: current.kind, uuid: current.uuid, hostPool: fresh, epoch: epoch, lostPages: true)
                 table[pool.rawValue] = current
             }
             return current

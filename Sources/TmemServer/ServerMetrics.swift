@@ -5,7 +5,11 @@ import TmemWire
 
 /// The host's Prometheus metrics (swift-prometheus), in base units under `tmem_*` names: request
 /// latency histograms by op, connections, protocol errors, and, refreshed at each scrape from the
-/// host's statistics, pages, bytes, refusals by client and reason, evictions and shrink notices.
+/// host's statistics, pages, bytes, refusals by client and reason, evictions and shrink notices, and
+/// cleancache's counters on ephemeral pools (`tmem_cleancache_*` host-wide since it started,
+/// `tmem_client_cleancache_*` per session), under the kernel's names: `succ_gets`, `failed_gets`, `puts`,
+/// `invalidates`, `evicted_pages`. They only grow while their session lives, but are gauges set from the
+/// host's own counts at each scrape, as the other figures are (a counter could only be incremented).
 public final class ServerMetrics: Sendable {
     /// The registry scraped at `/metrics` (also what `MetricsSystem` may be bootstrapped with).
     public let registry = PrometheusCollectorRegistry()
@@ -22,7 +26,7 @@ public final class ServerMetrics: Sendable {
             descriptor: Self.descriptor("tmem_protocol_errors_total", "Connections closed for breaking the protocol"))
         let buckets: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000, 100_000].map { .microseconds($0) }
         var latencies: [UInt8: DurationHistogram] = [:]
-        for op in [WireOp.put, .get, .flushPage, .flushObject, .batch, .createPool, .destroyPool] {
+        for op in [WireOp.put, .get, .flushPage, .flushObject, .flushPool, .batch, .createPool, .destroyPool] {
             latencies[op.rawValue] = registry.makeDurationHistogram(
                 descriptor: Self.descriptor("tmem_request_duration_seconds", "Time the host spent on a request, from its frame to its reply"),
                 labels: [("op", op.description.lowercased())], buckets: buckets)
@@ -45,6 +49,10 @@ public final class ServerMetrics: Sendable {
             gauge("tmem_memory_bytes", "Memory the host's store spends (allocator spans, tables)").set(Double(stats.memoryBytes))
             gauge("tmem_evicted_pages", "Ephemeral pages the host dropped to make room").set(Double(stats.evictedPages))
             gauge("tmem_sessions", "Open client sessions").set(Double(stats.clients.count))
+            for (name, value) in stats.cleancache.namedValues {
+                gauge("tmem_cleancache_\(name)", Self.cleancacheHelp(name, of: "every session, since the host started"))
+                    .set(Double(value))
+            }
             var current: [Gauge] = []
             func set(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Int) {
                 let made = gauge(name, help, labels)
@@ -61,6 +69,9 @@ public final class ServerMetrics: Sendable {
                 set("tmem_client_cap_bytes", "A client's cap (0: none)", labels, client.cap ?? 0)
                 set("tmem_client_evicted_pages", "Ephemeral pages of a client the host evicted", labels, client.evictedPages)
                 set("tmem_client_shrink_notices", "Shrink notices sent to a client", labels, client.shrinkNotices)
+                for (name, value) in client.cleancache.namedValues {
+                    set("tmem_client_cleancache_\(name)", Self.cleancacheHelp(name, of: "a client's session"), labels, value)
+                }
                 for status in RefusalCounts.reported {
                     set("tmem_client_refusals", "Puts refused, by client and reason", labels + [("reason", status.name)],
                         client.refusals[status])
@@ -74,6 +85,18 @@ public final class ServerMetrics: Sendable {
 
     private func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
         registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels)
+    }
+
+    /// The help text of one cleancache counter (by its kernel name) of `whose` ephemeral pools.
+    private static func cleancacheHelp(_ name: String, of whose: String) -> String {
+        let what = switch name {
+        case "succ_gets": "Gets that returned a page"
+        case "failed_gets": "Gets that returned no page"
+        case "puts": "Puts stored"
+        case "invalidates": "Page, object and pool flushes"
+        default: "Pages dropped to make room"
+        }
+        return "\(what), in the ephemeral pools of \(whose)"
     }
 
     /// A whole metric name (already in base units) as swift-prometheus describes one.

@@ -12,11 +12,11 @@ extension SessionMachine {
         case .createPool:
             var uuid: PoolUUID?
             if header.flags.contains(.shared) {
-                var payload = frame.payload
-                guard payload.readableBytes == 16, let high = payload.readInteger(endianness: .little, as: UInt64.self),
-                    let low = payload.readInteger(endianness: .little, as: UInt64.self)
-                else { return reply(header, .badRequest, into: &out) }
-                uuid = PoolUUID(low: low, high: high)
+                // The uuid's 16 bytes as PoolUUID writes them (low half first), as RemoteBackend sends them.
+                guard let named = PoolUUID(bytes: frame.payload.readableBytesView) else {
+                    return reply(header, .badRequest, into: &out)
+                }
+                uuid = named
             } else if frame.payload.readableBytes != 0 {
                 return reply(header, .badRequest, into: &out)
             }
@@ -42,6 +42,12 @@ extension SessionMachine {
             out.writeFrame(answer)
         case .flushObject:
             let (status, dropped) = host.flushObject(session, pool: header.pool, object: header.object)
+            guard !(quiet && status == .ok) else { return }
+            var answer = header.reply(WireStatus(status))
+            answer.index = UInt32(clamping: dropped)
+            out.writeFrame(answer)
+        case .flushPool:
+            let (status, dropped) = host.flushPool(session, pool: header.pool)
             guard !(quiet && status == .ok) else { return }
             var answer = header.reply(WireStatus(status))
             answer.index = UInt32(clamping: dropped)

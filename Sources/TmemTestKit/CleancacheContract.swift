@@ -17,11 +17,24 @@ public struct CleancacheContract: Sendable {
     public let make: @Sendable (_ capacityBytes: Int) throws -> any Backend
     /// The seed of the randomized checks (printed; `TMEM_TEST_SEED` overrides it).
     public let seed: UInt64
+    /// Whether the checks' FS pools are shared ones (``Cleancache/initSharedFS(uuid:)``, a uuid each):
+    /// over a host, its shared pools. Gets from them are never exclusive, so exclusive checks are refused.
+    public let shared: Bool
 
-    public init(name: String, make: @escaping @Sendable (_ capacityBytes: Int) throws -> any Backend) {
+    /// - Parameters:
+    ///   - shared: Check shared FS pools instead of private ones.
+    public init(name: String, shared: Bool = false, make: @escaping @Sendable (_ capacityBytes: Int) throws -> any Backend) {
         self.name = name
         self.make = make
+        self.shared = shared
         seed = testSeed("cleancache contract (\(name))", default: 0xC1EA)
+    }
+
+    /// The `n`th FS pool of a check: private, or shared under a uuid of its own.
+    private func makePool(_ cache: Cleancache, _ n: UInt64, exclusive: Bool = false) throws -> FSPool {
+        guard shared else { return try cache.initFS(exclusiveGets: exclusive) }
+        precondition(!exclusive, "gets from a shared pool are never exclusive")
+        return try cache.initSharedFS(uuid: PoolUUID(low: seed &+ n, high: 0x5348_4152_4544))
     }
 
     /// Random sequences of every operation against a model of what a get may return: on a hit exactly
@@ -30,7 +43,7 @@ public struct CleancacheContract: Sendable {
     public func checkCoherency(steps: Int = 20_000, exclusive: Bool) throws -> [String] {
         var rng = SeededGenerator(seed: seed &+ (exclusive ? 1 : 0))
         let cache = Cleancache(backend: try make(256 * pageSize))
-        let pools = [try cache.initFS(exclusiveGets: exclusive), try cache.initFS(exclusiveGets: exclusive)]
+        let pools = [try makePool(cache, 1, exclusive: exclusive), try makePool(cache, 2, exclusive: exclusive)]
         var model: [String: UInt64] = [:]  // "pool/file/index" -> the version a hit must show
         var version: UInt64 = 0
         var out = [UInt8](repeating: 0, count: pageSize)
@@ -83,7 +96,7 @@ public struct CleancacheContract: Sendable {
     /// completed before the get began.
     public func checkInvalidationRaces(invalidations: Int = 400, wholeFile: Bool) throws -> [String] {
         let cache = Cleancache(backend: try make(1024 * pageSize))
-        let pool = try cache.initFS()
+        let pool = try makePool(cache, 1)
         let file: UInt64 = 42
         let pages: UInt32 = 8
         let version = Atomic<UInt64>(1)

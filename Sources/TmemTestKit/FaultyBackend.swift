@@ -49,6 +49,8 @@ public final class FaultyBackend: Backend {
 
     public func createPool(_ kind: PoolKind) throws(TmemError) -> PoolID { try inner.createPool(kind) }
     public func destroyPool(_ pool: PoolID) { inner.destroyPool(pool) }
+    public func createSharedPool(_ uuid: PoolUUID) throws(TmemError) -> PoolID? { try inner.createSharedPool(uuid) }
+    public func flushPool(_ pool: PoolID) -> Bool { inner.flushPool(pool) }
 
     public func putCharged(_ key: Key, page: UnsafeRawBufferPointer) -> (result: PutResult, storedBytesDelta: Int) {
         _ = corruptKeys.withLock { $0.remove(key) }

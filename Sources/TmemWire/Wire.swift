@@ -36,6 +36,7 @@ public enum WireOp: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case stats = 0x19
     case configure = 0x1A
     case usage = 0x1B
+    case flushPool = 0x1C
     case shrink = 0x30
     case goAway = 0x31
 
@@ -50,7 +51,7 @@ public enum WireOp: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .createPool: [.ephemeral, .shared]
         case .put: [.compressed, .quiet]
         case .get: [.compressed]
-        case .flushPage, .flushObject, .destroyPool, .batch: [.quiet]
+        case .flushPage, .flushObject, .flushPool, .destroyPool, .batch: [.quiet]
         default: []
         }
     }
@@ -73,6 +74,7 @@ public enum WireOp: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .stats: "STATS"
         case .configure: "CONFIGURE"
         case .usage: "USAGE"
+        case .flushPool: "FLUSH_POOL"
         case .shrink: "SHRINK"
         case .goAway: "GO_AWAY"
         }

@@ -5,8 +5,11 @@ import Musl
 #endif
 import Testing
 import Tmem
+import TmemCleancache
+import TmemRemote
 import TmemSwapFile
 import TmemTestKit
+import TmemWire
 
 @testable import TmemCLI
 
@@ -126,6 +129,46 @@ struct HostToolTests {
         #expect(refused.exitCode == 1)
         #expect(refused.standardOutput == "")
         #expect(refused.standardError == "tmem stat: the host at 127.0.0.1:\(port) refused the client 'tmem-stat': authentication failed\n")
+        #expect(host.stop() == 0, "\(host.log)")
+    }
+
+    @Test func statShowsTheCleancacheCountersOfSessionsSharingAPool() throws {
+        let host = try TestHost(daemon, arguments: ["--capacity", "64MiB"])
+        let secret = try SecretFile.read(host.secretFile)
+        let uuid = PoolUUID(low: 42, high: 43)
+        let caches = try ["reader", "writer"].map { name in
+            Cleancache(backend: try RemoteBackend(configuration: RemoteConfiguration(
+                address: .unix(path: host.socket), name: name, secret: secret, timeoutNanoseconds: 30_000_000_000)))
+        }
+        let pools = try caches.map { try $0.initSharedFS(uuid: uuid) }
+        var out = [UInt8](repeating: 0, count: pageSize)
+        for index: UInt32 in 0..<6 {
+            _ = taggedPage(file: 1, index: index, version: 1).withUnsafeBytes { caches[1].put(pools[1], file: 1, index: index, page: $0) }
+        }
+        for index: UInt32 in 0..<8 { _ = out.withUnsafeMutableBytes { caches[0].get(pools[0], file: 1, index: index, into: $0) } }
+        caches[1].invalidatePage(pools[1], file: 1, index: 0)
+        caches[1].invalidateFile(pools[1], file: 1)
+
+        let table = try runTool(tool, ["stat", "--host", "unix:\(host.socket)"])
+        #expect(table.exitCode == 0 && table.standardError == "", "\(table.standardError)")
+        let lines = table.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.contains("cleancache: 1 ephemeral pool; 6 succ_gets, 2 failed_gets (75% hits), 6 puts, 2 invalidates, 0 evicted_pages"),
+                "\(table.standardOutput)")
+        let header = lines.firstIndex { $0.hasPrefix("NAME") && $0.contains("SUCC_GETS") }
+        let rows = header.map { lines[($0 + 1)...].map(cells) } ?? []
+        #expect(header.map { lines[$0].split(separator: " ").map(String.init) } == [
+            "NAME", "SESSION", "POOLS", "SUCC_GETS", "FAILED_GETS", "HIT%", "PUTS", "INVALIDATES", "EVICTED_PAGES"])
+        #expect(rows.map { [$0[0]] + $0[2...] } == [
+            ["reader", "1", "6", "2", "75", "0", "0", "0"], ["writer", "1", "0", "0", "-", "6", "2", "0"]], "\(rows)")
+        #expect(lines.contains { $0.hasPrefix("(shared)") }, "the shared pool's row in the main table")
+
+        let json = try runTool(tool, ["stat", "--host", host.socket, "--json"])
+        let snapshot = try StatsSnapshot(json: json.standardOutput)
+        let reader = try #require(snapshot.clients.first { $0.name == "reader" })
+        #expect(reader.cleancache?.namedValues.map(\.value) == [6, 2, 0, 0, 0])
+        #expect(snapshot.host.cleancache?.namedValues.map(\.value) == [6, 2, 6, 2, 0])
+        #expect(reader.cleancache?.namedValues.map(\.value) == Array(caches[0].namedStatistics.map(\.value).prefix(4)) + [0],
+                "the host counted what the reader's cleancache did")
         #expect(host.stop() == 0, "\(host.log)")
     }
 

@@ -78,6 +78,47 @@ struct StatTableTests {
         ])
     }
 
+    @Test func sessionsWithEphemeralPoolsGetACleancacheSection() throws {
+        var statistics = sampleStatistics()
+        statistics.cleancache.pools = 3
+        statistics.cleancache.succGets = 900
+        statistics.cleancache.failedGets = 101
+        statistics.cleancache.puts = 1200
+        statistics.cleancache.invalidates = 40
+        statistics.cleancache.evictedPages = 7
+        statistics.clients[1].cleancache.pools = 2
+        statistics.clients[1].cleancache.succGets = 900
+        statistics.clients[1].cleancache.failedGets = 100
+        statistics.clients[1].cleancache.puts = 1200
+        statistics.clients[1].cleancache.invalidates = 40
+        var idle = ClientStatistics()
+        idle.name = "idle"
+        idle.session = 13
+        idle.pools = 1
+        idle.cleancache.pools = 1
+        statistics.clients.append(idle)
+        let snapshot = try StatsSnapshot(json: statistics.json)
+        #expect(snapshot == StatsSnapshot(statistics))
+        let lines = StatTable.lines(snapshot, address: nil)
+        #expect(Array(lines.suffix(4)) == [
+            "cleancache: 3 ephemeral pools; 900 succ_gets, 101 failed_gets (90% hits), 1200 puts, 40 invalidates, 7 evicted_pages",
+            "NAME            SESSION  POOLS  SUCC_GETS  FAILED_GETS  HIT%  PUTS  INVALIDATES  EVICTED_PAGES",
+            "web-frontend.1       12      2        900          100    90  1200           40              0",
+            "idle                 13      1          0            0     -     0            0              0",
+        ], "only sessions with ephemeral pools or counts, \(lines)")
+    }
+
+    @Test func statsOfAHostWithoutCleancacheCountersStillRead() throws {
+        let cut = ",\"cleancache\":{\"pools\":0,\"succ_gets\":0,\"failed_gets\":0,\"puts\":0,\"invalidates\":0,\"evicted_pages\":0}"
+        #expect(sampleStatistics().json.contains(cut))
+        let json = sampleStatistics().json.replacingOccurrences(cut)
+        let snapshot = try StatsSnapshot(json: json)
+        #expect(snapshot.host.cleancache == nil && snapshot.clients.allSatisfy { $0.cleancache == nil })
+        #expect(StatTable.lines(snapshot, address: nil) == StatTable.lines(StatsSnapshot(sampleStatistics()), address: nil))
+        let broken = sampleStatistics().json.replacingFirst("\"succ_gets\":0", with: "\"succ_gets\":null")
+        #expect(throws: StatsFormatError("host.cleancache.succ_gets is missing or not a whole number")) { try StatsSnapshot(json: broken) }
+    }
+
     @Test func aHostWithoutClientsSaysSo() {
         var statistics = HostStatistics()
         statistics.capacityBytes = 1 << 30
@@ -169,6 +210,13 @@ struct StatTableTests {
 }
 
 extension String {
+    /// The text with every `target` removed.
+    fileprivate func replacingOccurrences(_ target: String) -> String {
+        var text = self
+        while let range = text.firstRange(of: target) { text.removeSubrange(range) }
+        return text
+    }
+
     /// The text with the first `target` replaced (test fixtures edit one field of a JSON text).
     fileprivate func replacingFirst(_ target: String, with replacement: String) -> String {
         var text = self

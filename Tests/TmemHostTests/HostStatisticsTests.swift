@@ -46,7 +46,8 @@ struct HostStatisticsTests {
             + "\"weight\":1,\"cap\":null,\"share\":\(row.share),\"refusals\":{\"refused_capacity\":0,\"refused_cap\":0,"
             + "\"refused_share\":0,\"refused_shrinking\":0,\"refused_invalidated\":0,\"refused_incompressible\":0,"
             + "\"no_such_pool\":1,\"refused\":0,\"bad_request\":0},\"evicted_pages\":0,\"shrink_notices\":0,"
-            + "\"shrink_target_pages\":null}"
+            + "\"shrink_target_pages\":null,\"cleancache\":{\"pools\":2,\"succ_gets\":0,\"failed_gets\":0,\"puts\":1,"
+            + "\"invalidates\":0,\"evicted_pages\":0}}"
         #expect(json.hasPrefix("{\"host\":{\"capacity_bytes\":1048576,\"capacity_setting\":\"1048576\",\"used_bytes\":"))
         #expect(json.hasSuffix(",\"clients\":[\(expectedClient)]}"), "\(json)")
         for key in ["stored_bytes", "memory_bytes", "pages", "persistent_pages", "ephemeral_pages", "evicted_pages",
@@ -55,6 +56,7 @@ struct HostStatisticsTests {
             #expect(json.contains("\"\(key)\":"), "host key \(key)")
         }
         #expect(json.contains("\"shared\":{\"pools\":1,\"pages\":0,"))
+        #expect(json.contains(",\"cleancache\":{\"pools\":2,\"succ_gets\":0,\"failed_gets\":0,\"puts\":1,\"invalidates\":0,\"evicted_pages\":0}},\"clients\":"))
         #expect(json.filter { $0 == "{" }.count == json.filter { $0 == "}" }.count)
     }
 

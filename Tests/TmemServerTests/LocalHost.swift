@@ -76,6 +76,8 @@ final class HostedBackend: Backend {
 
     func createPool(_ kind: PoolKind) throws(TmemError) -> PoolID { try remote.createPool(kind) }
     func destroyPool(_ pool: PoolID) { remote.destroyPool(pool) }
+    func createSharedPool(_ uuid: PoolUUID) throws(TmemError) -> PoolID? { try remote.createSharedPool(uuid) }
+    func flushPool(_ pool: PoolID) -> Bool { remote.flushPool(pool) }
     func putCharged(_ key: Key, page: UnsafeRawBufferPointer) -> (result: PutResult, storedBytesDelta: Int) {
         remote.putCharged(key, page: page)
     }
