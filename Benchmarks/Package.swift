@@ -6,6 +6,8 @@
 // tmemd vs redis-server, 4 KiB put/get over TCP and a Unix socket (build tmemd first: `swift build -c release`
 // in the root; redis-server is optional, `apt-get install redis-server`):
 //                                 swift run -c release remote-vs-redis ../../shared/corpus/dev-pages.bin.zst
+// SQLite point lookups on a 1 GiB database at a 256 MiB budget, kernel page cache vs tmem VFS over cleancache:
+//                                 swift run -c release cleancache-vs-pagecache
 import PackageDescription
 
 let package = Package(
@@ -17,9 +19,11 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
+        .target(name: "BenchProcess"),
         .executableTarget(
             name: "paging-vs-kernel",
             dependencies: [
+                "BenchProcess",
                 .product(name: "Tmem", package: "Tmem"),
                 .product(name: "TmemFrontswap", package: "Tmem"),
                 .product(name: "TmemZcache", package: "Tmem"),
@@ -35,6 +39,7 @@ let package = Package(
         .executableTarget(
             name: "remote-vs-redis",
             dependencies: [
+                "BenchProcess",
                 "CRemoteBench",
                 .product(name: "Tmem", package: "Tmem"),
                 .product(name: "TmemReplay", package: "Tmem"),
@@ -42,6 +47,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "cleancache-vs-pagecache",
+            dependencies: [
+                "BenchProcess",
+                .product(name: "Tmem", package: "Tmem"),
+                .product(name: "TmemCleancache", package: "Tmem"),
+                .product(name: "TmemZcache", package: "Tmem"),
+                .product(name: "TmemCompression", package: "Tmem"),
+                .product(name: "TmemSQLite", package: "Tmem"),
+                .product(name: "TmemSQLiteWorkload", package: "Tmem"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
     ]

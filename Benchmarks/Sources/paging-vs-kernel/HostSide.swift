@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import BenchProcess
 import Glibc
 #endif
 import Tmem

@@ -1,3 +1,4 @@
+import BenchProcess
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc

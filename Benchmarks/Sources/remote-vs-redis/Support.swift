@@ -1,15 +1,10 @@
 // remote-vs-redis: small shared pieces — the error type, the clock, CPU placement, /proc readings.
+@_exported import BenchProcess
 import CRemoteBench
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// Every failure of the benchmark: a sentence for the operator, printed as is before a non-zero exit.
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
 
 /// `strerror` of an errno value, as text.
 func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
