@@ -19,10 +19,11 @@ import Synchronization
 /// - **Partitions.** Records live in ``partitionCount`` partitions by the hash's top bits, each behind
 ///   its own Mutex, so puts of different pages rarely meet on one lock. A deduplicated entry carries its
 ///   partition in its value (``ObjectRef/partition``), so a release finds its record without the hash.
-/// - **Lock ordering:** a compressor slot → a Zcache shard lock → a partition lock → ZPool's class locks
-///   (Zcache.swift states the whole order). A put looks a page up holding only its compressor slot; a
-///   release runs under the shard lock of the key's chunk; neither takes a shard lock while it holds a
-///   partition, and a partition never waits for another partition. While a partition is held, the
+/// - **Lock ordering:** a compressor slot → a Zcache shard lock → a partition lock (Zcache.swift states
+///   the whole order). A partition is a leaf: nothing else is locked while one is held (the look-up maps
+///   and decompresses the candidate, which takes no lock; a release frees the object after it lets the
+///   partition go), and no path holds two partitions. A put looks a page up holding only its compressor
+///   slot; a release runs under the shard lock of the key's chunk. While a partition is held, the
 ///   objects of its records cannot go: freeing one needs its last release, which needs the partition;
 ///   moving one needs compaction, which needs every compressor slot (and a put holds one).
 /// - **Cost.** Each record costs about ``recordCost`` bytes of metadata (two hash-table entries), counted

@@ -31,8 +31,8 @@ import TmemZPool
 // partition, no shard lock; a release holds the chunk's shard lock, then takes the entry's partition
 // (shard → partition), and frees the object after letting the partition go; compaction holds every slot
 // and every shard lock and updates the partitions after it moved the objects. No path takes a shard lock
-// under a partition, so the partitions add no cycle: they are leaves, with only ZPool's (lock-free)
-// object mapping under them.
+// under a partition, nor anything else, so the partitions add no cycle: they are leaves, with only
+// ZPool's (lock-free) object mapping used under them.
 extension Zcache {
     /// Whether a put into this target goes through the deduplication index.
     @inline(__always)

@@ -45,9 +45,10 @@ public struct ZcacheStatistics: Sendable, Equatable {
     /// ephemeral pool stored: over every shared copy, its keys less one (`deduplicated_pages`; 0 without
     /// ``ZcacheConfiguration/deduplicateEphemeral``). A gauge: it falls as keys of shared copies go.
     public var deduplicatedPages = 0
-    /// Puts that found their bytes already stored and shared that copy, since the Zcache was made
-    /// (`deduplicated_puts`, Xen tmem's "deduped puts"). A put that replaced its own key's equal page
-    /// counts too.
+    /// Puts that found their bytes already stored and took a reference to that copy, since the Zcache
+    /// was made (`deduplicated_puts`, Xen tmem's "deduped puts"). A put that replaced its own key's equal
+    /// page counts too, and so does one refused after the look-up (its pool destroyed, its object flushed,
+    /// the limit reached), which gives the reference back.
     public var deduplicatedPuts = 0
     /// Stored bytes those ``deduplicatedPages`` would take with copies of their own: the memory
     /// deduplication saves now, before size-class rounding and less nothing for the index (whose records
