@@ -16,6 +16,9 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             --vs zram makes its own zram device (hot_add), never touching one in use, and removes it after;
             it needs root. --vs raw measures the compressor alone: the limit per core.
+            --dedup measures deduplication of ephemeral pages instead: the corpus put once and twice (two
+            files of equal bytes) into an ephemeral pool, deduplication off and on; pool memory,
+            deduplicated pages, memory saved and put throughput, every page read back and checked.
             """
     )
 
@@ -28,12 +31,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Threads storing and loading at once.") var threads = 1
     @Option(name: .customLong("vs"), help: "Also measure a baseline: zram, raw (repeatable).") var baselines: [Baseline] = []
     @Flag(help: "Print one JSON object with every figure instead of the table.") var json = false
+    @Flag(help: "Measure deduplication of ephemeral pages (corpus put once and twice, off and on) instead.")
+    var dedup = false
     @Option(help: "Seed of the random load order.") var seed: UInt64 = 1
     @Option(help: "Runs of each phase; the fastest is reported.") var rounds = 3
 
     func validate() throws {
         guard (1...64).contains(threads) else { throw ValidationError("threads must be 1...64") }
         guard (1...100).contains(rounds) else { throw ValidationError("rounds must be 1...100") }
+        if dedup, !baselines.isEmpty || json { throw ValidationError("--dedup goes without --vs and --json") }
     }
 
     func run() throws {
@@ -45,6 +51,7 @@ struct BenchCommand: ParsableCommand {
         }
         let bench = Bench(corpus: pages, options: .init(compressor: compressor, level: level, threads: threads, seed: seed, rounds: rounds))
         let out = LineWriter(fd: 1, flushAt: 0)
+        if dedup { return try runDeduplication(bench, pages, out) }
         if !json {
             out.writeLine("tmem bench: \(pages.pageCount) pages (\(formatByteCount(pages.pageCount * 4096))) from \(corpus), "
                 + "\(compressor), \(threads) thread\(threads == 1 ? "" : "s"), best of \(rounds) round\(rounds == 1 ? "" : "s") per phase")
@@ -75,6 +82,27 @@ struct BenchCommand: ParsableCommand {
         let bad = ([tmem] + measured).filter { $0.mismatches > 0 }
         if !bad.isEmpty {
             printError("tmem bench: pages did not come back exactly from " + bad.map(\.name).joined(separator: ", "))
+            throw ExitCode.failure
+        }
+    }
+}
+
+extension BenchCommand {
+    /// `--dedup`: the corpus once and twice, deduplication off and on, as one table.
+    private func runDeduplication(_ bench: Bench, _ pages: PageCorpus, _ out: LineWriter) throws {
+        out.writeLine("tmem bench --dedup: \(pages.pageCount) pages (\(formatByteCount(pages.pageCount * 4096))) from \(corpus), "
+            + "\(compressor), one ephemeral pool, \(threads) thread\(threads == 1 ? "" : "s"), best of \(rounds) round\(rounds == 1 ? "" : "s")")
+        var results: [DedupResult] = []
+        for copies in [1, 2] {
+            for deduplicate in [false, true] { results.append(try bench.runDeduplication(copies: copies, deduplicate: deduplicate)) }
+        }
+        for line in BenchReport.deduplicationTable(results) { out.writeLine(line) }
+        do throws(Errno) { try out.finish() } catch where error != Errno(EPIPE) {
+            printError("tmem bench: cannot write the output: \(describeErrno(error.rawValue))")
+            throw ExitCode(2)
+        } catch {}
+        if results.contains(where: { $0.mismatches > 0 }) {
+            printError("tmem bench: pages did not come back exactly from zcache")
             throw ExitCode.failure
         }
     }

@@ -93,7 +93,8 @@ public final class Host: Sendable {
                 configuration: ZcacheConfiguration(
                     compressor: .lz4, level: configuration.lz4Acceleration, limit: Self.storeLimit(capacity: capacity, footprint: 0),
                     acceptThresholdPercent: 100, writebackHighPercent: 100,
-                    poorCompressionPolicy: configuration.poorCompressionPolicy))
+                    poorCompressionPolicy: configuration.poorCompressionPolicy,
+                    deduplicateEphemeral: configuration.deduplicateEphemeral))
         } catch {
             throw .storage("cannot set up the host's page store: \(error.message)")
         }

@@ -34,6 +34,13 @@ public struct HostConfiguration: Sendable {
     /// compresses best; higher is faster and compresses less). Pages a client compressed are kept as
     /// they came.
     public var lz4Acceleration: Int
+    /// Store identical ephemeral pages once, across every client's ephemeral pools
+    /// (``ZcacheConfiguration/deduplicateEphemeral``; off by default). Each client is still charged
+    /// each of its pages in full (its share, cap and STATS rows do not change with what others hold);
+    /// the store's real memory (STATS `memory_bytes`) counts a shared copy once. The host admits puts
+    /// by charges, so deduplication lowers what the host really spends, not what its clients may hold.
+    /// Clients that must not learn by timing whether another holds a page need it off.
+    public var deduplicateEphemeral: Bool
 
     /// Creates a configuration.
     ///
@@ -48,11 +55,13 @@ public struct HostConfiguration: Sendable {
     ///   - poorCompressionPolicy: Keep or refuse poorly compressing pages.
     ///   - autoTuning: The automatic capacity's reserve, pressure response and hysteresis.
     ///   - lz4Acceleration: 1...65537.
+    ///   - deduplicateEphemeral: Store identical ephemeral pages once.
     public init(
         capacity: CapacitySetting, clients: [String: ClientPolicy] = [:], defaultPolicy: ClientPolicy = ClientPolicy(),
         pageSize: Int = 4096, maxPoolsPerSession: Int = 256, shrinkDeadlineMilliseconds: UInt32 = 2000,
         metadataChargePerPage: Int = 16, poorCompressionPolicy: ZcacheConfiguration.PoorCompressionPolicy = .storeUncompressed,
-        autoTuning: AutoCapacityTuning = AutoCapacityTuning(), lz4Acceleration: Int = 1
+        autoTuning: AutoCapacityTuning = AutoCapacityTuning(), lz4Acceleration: Int = 1,
+        deduplicateEphemeral: Bool = false
     ) {
         self.capacity = capacity
         self.clients = clients
@@ -64,6 +73,7 @@ public struct HostConfiguration: Sendable {
         self.poorCompressionPolicy = poorCompressionPolicy
         self.autoTuning = autoTuning
         self.lz4Acceleration = lz4Acceleration
+        self.deduplicateEphemeral = deduplicateEphemeral
     }
 
     /// What the host charges for pages: their stored bytes plus ``metadataChargePerPage`` each. The one

@@ -31,6 +31,8 @@ final class Chunk: @unchecked Sendable {
     unowned(unsafe) var previousInObject: Chunk?
     var present: UInt64 = 0
     var sameFilled: UInt64 = 0
+    /// Entries whose object is a copy shared through the ``DeduplicationIndex`` (ephemeral chunks only).
+    var deduplicated: UInt64 = 0
     private(set) var values: UnsafeMutablePointer<UInt64>
     private(set) var capacity: Int
     /// When a page was last stored into this chunk (CLOCK_MONOTONIC nanoseconds).
@@ -80,12 +82,19 @@ final class Chunk: @unchecked Sendable {
     func isSameFilled(_ bit: Int) -> Bool { sameFilled & (1 << UInt64(bit)) != 0 }
 
     @inline(__always)
+    func isDeduplicated(_ bit: Int) -> Bool { deduplicated & (1 << UInt64(bit)) != 0 }
+
+    @inline(__always)
     func value(_ bit: Int) -> UInt64 { values[position(bit)] }
+
+    /// The object of a present entry that is not same-filled.
+    @inline(__always)
+    func ref(_ bit: Int) -> ObjectRef { ObjectRef(value(bit), deduplicated: isDeduplicated(bit)) }
 
     /// Sets the value of an index, inserting it if absent.
     ///
     /// - Returns: The change in ``cost`` (the array may grow).
-    func set(_ bit: Int, value: UInt64, sameFilled same: Bool) -> Int {
+    func set(_ bit: Int, value: UInt64, sameFilled same: Bool, deduplicated shared: Bool = false) -> Int {
         let mask: UInt64 = 1 << UInt64(bit)
         let p = position(bit)
         var grown = 0
@@ -105,6 +114,7 @@ final class Chunk: @unchecked Sendable {
         }
         values[p] = value
         if same { sameFilled |= mask } else { sameFilled &= ~mask }
+        if shared { deduplicated |= mask } else { deduplicated &= ~mask }
         return grown
     }
 
@@ -118,6 +128,7 @@ final class Chunk: @unchecked Sendable {
         (values + p).moveInitialize(from: values + p + 1, count: n - p - 1)
         present &= ~mask
         sameFilled &= ~mask
+        deduplicated &= ~mask
         let left = n - 1
         guard capacity > Self.minimumCapacity, left <= capacity / 4 else { return 0 }
         let smaller = capacity / 2
@@ -135,12 +146,21 @@ final class Chunk: @unchecked Sendable {
 /// bits), then either the compressed length (13 bits) or, for a page stored uncompressed (bit 63 set), a
 /// 31-bit checksum of its bytes. The object of a compressed page carries its own 32-bit checksum after
 /// the compressed bytes; an uncompressed page fills its 4096-byte object, so its checksum lives here.
+///
+/// A deduplicated entry (its chunk's ``Chunk/deduplicated`` bit set: the object is a copy shared through
+/// the ``DeduplicationIndex``) also names the copy's index partition in 6 bits: bits 45...50 after a
+/// compressed length, bits 57...62 after an uncompressed page's checksum, which then keeps 25 bits (a
+/// damaged shared huge object goes unnoticed with probability 2^-25 instead of 2^-31). The flag lives in
+/// the chunk, not in the value, so that entries of a Zcache without deduplication keep every bit.
 struct ObjectRef: Equatable {
     var handle: UInt32
     /// The compressed length, or 4096 for a page stored uncompressed.
     var length: Int
-    /// For a page stored uncompressed: the low 31 bits of its checksum.
+    /// For a page stored uncompressed: the low bits of its checksum (``checksumMask``).
     var hugeChecksum: UInt32 = 0
+    /// Whether the object is a copy in the ``DeduplicationIndex`` (then `partition` names its partition).
+    var isDeduplicated = false
+    var partition = 0
 
     static let hugeFlag: UInt64 = 1 << 63
 
@@ -149,22 +169,39 @@ struct ObjectRef: Equatable {
         self.length = length
     }
 
-    init(_ value: UInt64) {
+    init(_ value: UInt64, deduplicated: Bool = false) {
         handle = UInt32(truncatingIfNeeded: value)
+        isDeduplicated = deduplicated
         if value & Self.hugeFlag != 0 {
             length = 4096
-            hugeChecksum = UInt32(truncatingIfNeeded: value >> 32) & 0x7FFF_FFFF
+            hugeChecksum = UInt32(truncatingIfNeeded: value >> 32) & (deduplicated ? 0x1FF_FFFF : 0x7FFF_FFFF)
+            if deduplicated { partition = Int(truncatingIfNeeded: value >> 57) & 0x3F }
         } else {
             length = Int((value >> 32) & 0x1FFF)
+            if deduplicated { partition = Int(truncatingIfNeeded: value >> 45) & 0x3F }
         }
     }
 
     var value: UInt64 {
-        isHuge
-            ? UInt64(handle) | Self.hugeFlag | UInt64(hugeChecksum & 0x7FFF_FFFF) << 32
-            : UInt64(handle) | UInt64(length) << 32
+        let shared = isDeduplicated ? UInt64(partition & 0x3F) << (isHuge ? 57 : 45) : 0
+        return isHuge
+            ? UInt64(handle) | Self.hugeFlag | UInt64(hugeChecksum & checksumMask) << 32 | shared
+            : UInt64(handle) | UInt64(length) << 32 | shared
     }
     var isHuge: Bool { length == 4096 }
+
+    /// The bits of an uncompressed page's checksum its entry keeps: 31, or 25 when deduplicated.
+    var checksumMask: UInt32 { isDeduplicated ? 0x1FF_FFFF : 0x7FFF_FFFF }
+
+    /// The same object as a deduplicated entry of index partition `partition` (a huge page's checksum
+    /// cut to the bits such an entry keeps).
+    func deduplicated(partition: Int) -> ObjectRef {
+        var ref = self
+        ref.isDeduplicated = true
+        ref.partition = partition
+        ref.hugeChecksum &= ref.checksumMask
+        return ref
+    }
 }
 
 /// A pool's place in one shard: a class so every chunk of the pool in the shard can point at it.

@@ -87,11 +87,14 @@ extension Zcache {
         }
         if let word = sameFilledWord(page) { return enterSameFilled(word, target) }
         // The compressor slot is held until the entry is in the table, so that compaction (which takes
-        // every slot) never sees an allocated object that no entry refers to yet.
+        // every slot) never sees an allocated object (or a reference to a shared copy) that no entry
+        // refers to yet.
         return compressors.with { (slot: inout CompressorPool.Slot) -> (result: PutResult, storedBytesDelta: Int) in
+            let hash = deduplicates(target) ? Self.pageHash(page) : nil
+            if let hash, let copy = sharedCopy(of: page, hash: hash, &slot) { return enter(copy, target) }
             switch compressIntoPool(page, &slot) {
             case .failure(let reason): return (.refused(reason), 0)
-            case .success(let ref): return enter(ref, target)
+            case .success(let ref): return enter(indexed(ref, hash: hash), target)
             }
         }
     }
@@ -101,22 +104,23 @@ extension Zcache {
         target.place.shard.state.withLock { state in finish(insert(target, value: word, same: true, &state)) }
     }
 
-    /// Enters a page's new object (its compressor slot held): the object may have opened a new span, so
-    /// the limit is checked again, with room for the entry, after dropping ephemeral pages if that is what
-    /// it takes; the object is freed when the entry is refused.
+    /// Enters a page's new object, or a reference to a shared copy (its compressor slot held): the object
+    /// may have opened a new span, so the limit is checked again, with room for the entry, after dropping
+    /// ephemeral pages if that is what it takes; the object (or the reference) is given up when the entry
+    /// is refused.
     func enter(_ ref: ObjectRef, _ target: InsertTarget) -> (result: PutResult, storedBytesDelta: Int) {
         if usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed),
             evictEphemeral(chunks: Self.evictionChunksPerPut) == 0
                 || usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed)
         {
-            zpool.free(ZPoolHandle(rawValue: ref.handle))
+            discard(ref)
             limitHit.store(true, ordering: .relaxed)
             poolLimitHit.add(1, ordering: .relaxed)
             return (.refused(.capacity), 0)
         }
         return target.place.shard.state.withLock { state in
-            let inserted = insert(target, value: ref.value, same: false, &state)
-            if case .refused = inserted.result { zpool.free(ZPoolHandle(rawValue: ref.handle)) }
+            let inserted = insert(target, value: ref.value, same: false, deduplicated: ref.isDeduplicated, &state)
+            if case .refused = inserted.result { discard(ref) }
             return finish(inserted)
         }
     }
@@ -148,7 +152,7 @@ extension Zcache {
                     fillPage(page, with: value)
                     return true
                 }
-                try decode(ObjectRef(value), of: key, into: page, &slot)
+                try decode(chunk.ref(bit), of: key, into: page, &slot)
                 return true
             }
         }
@@ -161,7 +165,7 @@ extension Zcache {
         try zpool.withObject(ZPoolHandle(rawValue: ref.handle)) { (object) throws(TmemError) in
             if ref.isHuge {
                 let bytes = UnsafeRawBufferPointer(rebasing: object[0..<pageSize])
-                if configuration.checksums, tmem32(bytes) & 0x7FFF_FFFF != ref.hugeChecksum {
+                if configuration.checksums, tmem32(bytes) & ref.checksumMask != ref.hugeChecksum {
                     corruptObjects.add(1, ordering: .relaxed)
                     throw .corruptPage("the uncompressed object of \(key) fails its checksum")
                 }
@@ -203,7 +207,7 @@ extension Zcache {
         let place = locate(key)
         return place.shard.state.withLock { state -> Int? in
             guard let chunk = state.chunks[place.chunkKey], chunk.contains(place.bit) else { return nil }
-            let bytes = chunk.isSameFilled(place.bit) ? 0 : storedBytes(ObjectRef(chunk.value(place.bit)))
+            let bytes = entryBytes(chunk, place.bit)
             remove(chunk, place.bit, place.chunkKey, &state)
             return bytes
         }

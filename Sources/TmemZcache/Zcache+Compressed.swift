@@ -48,10 +48,13 @@ extension Zcache {
                 }
                 let decoded = UnsafeRawBufferPointer(page)
                 if let word = sameFilledWord(decoded) { return enterSameFilled(word, target) }
+                // The look-up decodes a candidate into the scratch's lower half, below the decoded page.
+                let hash = deduplicates(target) ? Self.pageHash(decoded) : nil
+                if let hash, let copy = sharedCopy(of: decoded, hash: hash, &slot) { return enter(copy, target) }
                 guard configuration.compressor == .lz4, block.count <= configuration.poorCompressionThreshold else {
                     switch compressIntoPool(decoded, &slot) {
                     case .failure(let reason): return (.refused(reason), 0)
-                    case .success(let ref): return enter(ref, target)
+                    case .success(let ref): return enter(indexed(ref, hash: hash), target)
                     }
                 }
                 var ref = ObjectRef(handle: 0, length: block.count)
@@ -68,7 +71,7 @@ extension Zcache {
                         object.storeBytes(of: tmem32(stored), toByteOffset: block.count, as: UInt32.self)
                     }
                 }
-                return enter(ref, target)
+                return enter(indexed(ref, hash: hash), target)
             }
         }
     }
@@ -100,7 +103,7 @@ extension Zcache {
                     fillPage(buffer, with: value)
                     return .page
                 }
-                let ref = ObjectRef(value)
+                let ref = chunk.ref(bit)
                 if ref.isHuge {
                     try decode(ref, of: key, into: buffer, &slot)
                     return .page

@@ -21,7 +21,7 @@ extension Zcache {
     /// - Returns: The outcome and the change in the pool's stored bytes. Refused when the pool died or the
     ///   object was invalidated since the put began (the caller frees the object); the key then holds
     ///   nothing.
-    func insert(_ target: InsertTarget, value: UInt64, same: Bool, _ state: inout ShardState)
+    func insert(_ target: InsertTarget, value: UInt64, same: Bool, deduplicated: Bool = false, _ state: inout ShardState)
         -> (result: PutResult, storedBytesDelta: Int)
     {
         let chunkKey = target.place.chunkKey
@@ -68,7 +68,7 @@ extension Zcache {
             account(&state, chunk.cost)
         }
         let wasPresent = chunk.contains(bit)
-        account(&state, chunk.set(bit, value: value, sameFilled: same))
+        account(&state, chunk.set(bit, value: value, sameFilled: same, deduplicated: deduplicated))
         if !wasPresent {
             state.counters.storedPages += 1
             if chunk.ephemeral { ephemeralPages.add(1, ordering: .relaxed) }
@@ -77,7 +77,7 @@ extension Zcache {
         if same {
             state.counters.sameFilledPages += 1
         } else {
-            let ref = ObjectRef(value)
+            let ref = ObjectRef(value, deduplicated: deduplicated)
             bytes = storedBytes(ref)
             state.counters.comprDataSize += bytes
             delta += bytes
@@ -111,7 +111,7 @@ extension Zcache {
 
     /// The stored bytes of a present entry (0 for a same-filled page).
     func entryBytes(_ chunk: Chunk, _ bit: Int) -> Int {
-        chunk.isSameFilled(bit) ? 0 : storedBytes(ObjectRef(chunk.value(bit)))
+        chunk.isSameFilled(bit) ? 0 : storedBytes(chunk.ref(bit))
     }
 
     /// Removes one present entry, freeing its object; drops the chunk when it empties.
@@ -145,19 +145,20 @@ extension Zcache {
         if chunk.ephemeral { ephemeralPages.subtract(1, ordering: .relaxed) }
     }
 
-    /// Frees what an entry holds in the pool and takes its bytes out of the counters (not out of the chunk).
+    /// Frees what an entry holds in the pool (a shared copy: one reference, and the object with the last)
+    /// and takes its bytes out of the counters (not out of the chunk). A key's bytes leave its counters
+    /// and meters in full, as they came, whether or not its copy stays for other keys.
     private func release(_ chunk: Chunk, _ bit: Int, _ counters: inout ShardCounters) {
         if chunk.isSameFilled(bit) {
             counters.sameFilledPages -= 1
             return
         }
-        let ref = ObjectRef(chunk.value(bit))
+        let ref = chunk.ref(bit)
         let bytes = storedBytes(ref)
         counters.comprDataSize -= bytes
         chunk.usage.add(pages: 0, storedBytes: -bytes)
         if ref.isHuge { counters.hugePages -= 1 }
-        zpool.free(ZPoolHandle(rawValue: ref.handle))
-        freesSinceCompaction.add(1, ordering: .relaxed)
+        if discard(ref) { freesSinceCompaction.add(1, ordering: .relaxed) }
     }
 
     /// The pool's cell in this shard, made on first use with the pool's meters (the put that makes it

@@ -15,7 +15,8 @@ extension Zcache {
         let used = usage
         guard limitHit.load(ordering: .relaxed) || used > highWatermark(limit) else { return 0 }
         let pool = zpool.stats
-        let ephemeral = ephemeralPages.load(ordering: .relaxed)
+        // Ephemeral objects: ephemeral pages less those sharing another key's copy.
+        let ephemeral = ephemeralPages.load(ordering: .relaxed) - (deduplication?.sharedPageCount ?? 0)
         let persistentObjects = pool.allocatedObjects - ephemeral
         guard persistentObjects > 0 else { return 0 }
         // Bytes to pages at the pool's average cost per compressed object (at least 64 bytes, so an
@@ -87,6 +88,13 @@ extension Zcache {
         s.writtenBackPages = writtenBack.load(ordering: .relaxed)
         s.evictedPages = evictedPages.load(ordering: .relaxed)
         s.corruptObjects = corruptObjects.load(ordering: .relaxed)
+        if let deduplication {
+            let totals = deduplication.totals()
+            s.deduplicatedPages = totals.sharedPages
+            s.dedupSavedBytes = totals.savedBytes
+            s.deduplicatedPuts = deduplication.deduplicatedPuts.load(ordering: .relaxed)
+            s.metadataBytes += deduplication.metadataBytes
+        }
         return s
     }
 
@@ -132,12 +140,16 @@ extension Zcache {
         return compact(sizeClasses: 0..<zpool.sizeClassCount)
     }
 
-    /// Compacts some size classes, with every compressor slot (no put is between allocating an object and
-    /// entering it) and every shard (no get reads an object while it moves) held.
+    /// Compacts some size classes, with every compressor slot (no put is between allocating an object, or
+    /// taking a reference to a shared copy, and entering it) and every shard (no get reads an object while
+    /// it moves) held. A shared copy's every entry follows its move, then its index record.
     @discardableResult
     func compact(sizeClasses: Range<Int>) -> Int {
         compressors.withEverySlot { withEveryShard(0) { states in
+            // One entry per object; the further entries of shared copies apart, so the common case stays
+            // one dictionary entry per object.
             var owner: [UInt32: (Chunk, Int)] = [:]
+            var sharers: [UInt32: [(Chunk, Int)]] = [:]
             for state in states {
                 for chunk in state.chunks.values {
                     var bits = chunk.present & ~chunk.sameFilled
@@ -146,26 +158,44 @@ extension Zcache {
                         bits &= bits &- 1
                         let handle = ObjectRef(chunk.value(bit)).handle
                         guard sizeClasses.contains(zpool.sizeClassIndex(of: ZPoolHandle(rawValue: handle))) else { continue }
-                        owner[handle] = (chunk, bit)
+                        if chunk.isDeduplicated(bit), owner[handle] != nil {
+                            sharers[handle, default: []].append((chunk, bit))
+                        } else {
+                            owner[handle] = (chunk, bit)
+                        }
                     }
                 }
             }
             guard !owner.isEmpty else { return 0 }
-            return zpool.compact(sizeClasses: sizeClasses) { old, new in
+            var moves: [(old: UInt32, new: UInt32, partition: Int)] = []
+            let freed = zpool.compact(sizeClasses: sizeClasses) { old, new in
                 guard let (chunk, bit) = owner.removeValue(forKey: old.rawValue) else {
                     preconditionFailure("compaction moved an object no entry refers to")
                 }
-                var ref = ObjectRef(chunk.value(bit))
-                ref.handle = new.rawValue
-                _ = chunk.set(bit, value: ref.value, sameFilled: false)
+                let ref = chunk.ref(bit)
+                Self.repoint(chunk, bit, to: new.rawValue)
+                if let more = sharers.removeValue(forKey: old.rawValue) {
+                    for (other, otherBit) in more { Self.repoint(other, otherBit, to: new.rawValue) }
+                    sharers[new.rawValue] = more
+                }
+                if ref.isDeduplicated { moves.append((old.rawValue, new.rawValue, ref.partition)) }
                 // An object may move twice in one compaction.
                 owner[new.rawValue] = (chunk, bit)
             }
+            deduplication?.relocate(moves)
+            return freed
         } }
     }
 
+    /// Points an entry at its object's new place (every shard lock held).
+    private static func repoint(_ chunk: Chunk, _ bit: Int, to handle: UInt32) {
+        var ref = chunk.ref(bit)
+        ref.handle = handle
+        _ = chunk.set(bit, value: ref.value, sameFilled: false, deduplicated: ref.isDeduplicated)
+    }
+
     /// Runs `body` with every shard locked, taking the locks in index order.
-    private func withEveryShard<R: Sendable>(_ i: Int, _ held: [ShardState] = [], _ body: ([ShardState]) -> R) -> R {
+    func withEveryShard<R: Sendable>(_ i: Int, _ held: [ShardState] = [], _ body: ([ShardState]) -> R) -> R {
         guard i < shards.count else { return body(held) }
         return shards[i].state.withLock { state in withEveryShard(i + 1, held + [state], body) }
     }

@@ -43,8 +43,15 @@ import TmemZPool
 ///   reuse generation, so a destroyed pool's slot is reused at once while its old id names nothing.
 /// - **Capacity.** Usage is the ZPool's span bytes plus metadata. A store that would pass the limit sets
 ///   `limitHit`; from then on stores are refused until usage falls to the accept threshold (hysteresis).
-/// - **Lock ordering:** a compressor slot → a shard lock → an ObjectTable shard lock or a pool slot's
-///   metering lock → ZPool's class locks. A compaction step takes every compressor slot, then every shard lock in index order.
+/// - **Deduplication** (``ZcacheConfiguration/deduplicateEphemeral``). Ephemeral pages with equal bytes
+///   share one object through the ``DeduplicationIndex``, reference-counted; the entries of a shared
+///   copy are marked in their chunks (``Chunk/deduplicated``), and releasing one drops a reference. The
+///   meters and `compr_data_size` charge every key its page's full bytes; the limit counts the memory
+///   once (Zcache+Deduplication.swift).
+/// - **Lock ordering:** a compressor slot → a shard lock → an ObjectTable shard lock, a pool slot's
+///   metering lock or a deduplication partition lock → ZPool's class locks. A compaction step takes every
+///   compressor slot, then every shard lock in index order, then (after the moves) partition locks one at
+///   a time.
 ///
 /// ## Caveats
 /// - A compaction step stops every put and get for its duration, and finds the objects of its size
@@ -96,6 +103,8 @@ public final class Zcache: Backend {
     let zpool: ZPool
     let compressors: CompressorPool
     let objects = ObjectTable()
+    /// The shared copies of ephemeral pages, when ``ZcacheConfiguration/deduplicateEphemeral`` is on.
+    let deduplication: DeduplicationIndex?
     /// Per pool slot, the pool living there: the one record of which pools live, read without a lock by
     /// every put and by writeback (which takes only persistent pools' pages).
     let pools: [PoolSlot]
@@ -141,6 +150,7 @@ public final class Zcache: Backend {
             throw .invalidArgument("the poor-compression threshold must be 1...\(pageSize - 1) bytes")
         }
         self.configuration = configuration
+        deduplication = configuration.deduplicateEphemeral ? DeduplicationIndex() : nil
         limitBytes = Atomic(configuration.limit)
         acceptPercent = configuration.acceptThresholdPercent
         shards = (0..<Self.shardCount).map { _ in Shard() }
@@ -208,6 +218,7 @@ public final class Zcache: Backend {
     /// Memory counted against the limit: span bytes from the OS plus all metadata.
     var usage: Int {
         zpool.footprintBytes + chunkBytes.load(ordering: .relaxed) + objects.bytes.load(ordering: .relaxed)
+            + (deduplication?.metadataBytes ?? 0)
     }
 
     /// Where a key's entry lives: its shard, its chunk's key in that shard's table, and its bit.

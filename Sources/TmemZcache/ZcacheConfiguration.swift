@@ -35,6 +35,20 @@ public struct ZcacheConfiguration: Sendable {
     /// an error, never returned as a page (LZ4 and zstd blocks carry no checksum of their own). Costs 4
     /// bytes of pool memory per page and about 0.1 µs per store and load.
     public var checksums: Bool
+    /// Store identical pages of ephemeral pools once (Xen tmem's page deduplication): a put whose bytes
+    /// equal a page already stored under another key, in any ephemeral pool of this Zcache, takes a
+    /// reference to that copy instead of a new object (``ZcacheStatistics/deduplicatedPages``). Off by
+    /// default. Persistent pages are never shared. Costs a 64-bit hash per ephemeral put (about 0.3 µs),
+    /// a decompression and compare when the hash names a stored page, and about 64 bytes of index
+    /// metadata per distinct stored ephemeral page; saves a whole object per duplicate.
+    ///
+    /// Each key is charged its page's full stored bytes on its pools' meters, shared or not, so a
+    /// client's usage never depends on what other clients hold; only the real memory (the limit,
+    /// ``Zcache/footprintBytes``) counts a shared copy once. The caveat: a put that finds a twin is
+    /// faster than one that does not, so a client can time whether some pool of the same Zcache holds a
+    /// page (the side channel Xen's deduplication had); a host whose clients must not learn that about
+    /// each other leaves this off.
+    public var deduplicateEphemeral: Bool
 
     /// Creates a configuration.
     ///
@@ -47,10 +61,12 @@ public struct ZcacheConfiguration: Sendable {
     ///   - poorCompressionThreshold: 1...4095 bytes.
     ///   - poorCompressionPolicy: Store poorly compressing pages uncompressed, or refuse them.
     ///   - checksums: Checksum compressed objects.
+    ///   - deduplicateEphemeral: Store identical ephemeral pages once.
     public init(
         compressor: CompressionAlgorithm = .lz4, level: Int? = nil, limit: Int,
         acceptThresholdPercent: Int = 90, writebackHighPercent: Int = 95, poorCompressionThreshold: Int = 3072,
-        poorCompressionPolicy: PoorCompressionPolicy = .storeUncompressed, checksums: Bool = true
+        poorCompressionPolicy: PoorCompressionPolicy = .storeUncompressed, checksums: Bool = true,
+        deduplicateEphemeral: Bool = false
     ) {
         self.compressor = compressor
         self.level = level
@@ -60,6 +76,7 @@ public struct ZcacheConfiguration: Sendable {
         self.poorCompressionThreshold = poorCompressionThreshold
         self.poorCompressionPolicy = poorCompressionPolicy
         self.checksums = checksums
+        self.deduplicateEphemeral = deduplicateEphemeral
     }
 
     /// A limit given as a percent of the machine's RAM, like zswap's `max_pool_percent`.

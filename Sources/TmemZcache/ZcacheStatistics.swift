@@ -41,6 +41,20 @@ public struct ZcacheStatistics: Sendable, Equatable {
     public var rejectInvalidated = 0
     /// Ephemeral pages dropped to make room (`evicted_pages`).
     public var evictedPages = 0
+    /// Pages held now without an object of their own, because their bytes are a copy another key of an
+    /// ephemeral pool stored: over every shared copy, its keys less one (`deduplicated_pages`; 0 without
+    /// ``ZcacheConfiguration/deduplicateEphemeral``). A gauge: it falls as keys of shared copies go.
+    public var deduplicatedPages = 0
+    /// Puts that found their bytes already stored and took a reference to that copy, since the Zcache
+    /// was made (`deduplicated_puts`, Xen tmem's "deduped puts"). A put that replaced its own key's equal
+    /// page counts too, and so does one refused after the look-up (its pool destroyed, its object flushed,
+    /// the limit reached), which gives the reference back.
+    public var deduplicatedPuts = 0
+    /// Stored bytes those ``deduplicatedPages`` would take with copies of their own: the memory
+    /// deduplication saves now, before size-class rounding and less nothing for the index (whose records
+    /// are in ``metadataBytes``) (`dedup_saved_bytes`). ``comprDataSize`` counts every key's bytes in
+    /// full; `compr_data_size − dedup_saved_bytes` is what the objects hold.
+    public var dedupSavedBytes = 0
 
     /// Creates zeroed statistics.
     public init() {}
@@ -66,6 +80,8 @@ public struct ZcacheStatistics: Sendable, Equatable {
             ("written_back_pages", writtenBackPages), ("duplicate_entry", duplicateEntry),
             ("corrupt_objects", corruptObjects), ("reject_no_such_pool", rejectNoSuchPool),
             ("reject_invalidated", rejectInvalidated), ("evicted_pages", evictedPages),
+            ("deduplicated_pages", deduplicatedPages), ("deduplicated_puts", deduplicatedPuts),
+            ("dedup_saved_bytes", dedupSavedBytes),
         ]
     }
 

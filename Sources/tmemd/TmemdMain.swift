@@ -39,6 +39,9 @@ struct Tmemd: AsyncParsableCommand {
     @Option(help: "LZ4 acceleration for pages the host compresses (1: best ratio, zram's default; higher: faster, larger).")
     var lz4Acceleration: Int = 1
 
+    @Flag(help: "Store identical ephemeral pages (of any clients' cleancache pools) once; each client is still charged its pages in full.")
+    var deduplicateEphemeral = false
+
     @Option(help: "The floor of --capacity auto (default 64MiB).")
     var capacityFloor: String = "64MiB"
 
@@ -90,7 +93,8 @@ struct Tmemd: AsyncParsableCommand {
             } catch { throw ValidationError("--client \(text): \(error)") }
         }
         let secret = try SecretFile.readOrCreate(secretFile)
-        let host = try Host(configuration: HostConfiguration(capacity: setting, clients: clients, lz4Acceleration: lz4Acceleration))
+        let host = try Host(configuration: HostConfiguration(
+            capacity: setting, clients: clients, lz4Acceleration: lz4Acceleration, deduplicateEphemeral: deduplicateEphemeral))
         let me = getuid()
         var server = ServerConfiguration(
             unixPath: noUnix ? nil : unix,

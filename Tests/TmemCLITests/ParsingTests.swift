@@ -178,6 +178,15 @@ struct ParsingTests {
         #expect(refusal(["bench", "--corpus", "c", "--rounds", "101"])?.message.contains("rounds must be 1...100") == true)
     }
 
+    @Test func benchDedupGoesAlone() throws {
+        #expect(try parse(["bench", "--corpus", "c", "--dedup"], as: BenchCommand.self).dedup)
+        #expect(try !parse(["bench", "--corpus", "c"], as: BenchCommand.self).dedup)
+        for extra in [["--json"], ["--vs", "raw"]] {
+            let message = refusal(["bench", "--corpus", "c", "--dedup"] + extra)?.message
+            #expect(message?.contains("--dedup goes without --vs and --json") == true, "\(message ?? "accepted")")
+        }
+    }
+
     @Test func frontswapDemoRefusesAnEmptyWorkingSet() throws {
         let demo = try parse(["frontswap-demo", "--pages", "64", "--backend", "ram"], as: FrontswapDemoCommand.self)
         #expect(demo.pages == 64 && demo.backend.backend == .ram && demo.seed == 2026)

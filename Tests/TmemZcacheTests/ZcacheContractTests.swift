@@ -5,63 +5,72 @@ import TmemTestKit
 import TmemZcache
 
 /// The backend contract (TmemTestKit's ``BackendContract``) on Zcache with LZ4, and with no compressor
-/// (every page that is not same-filled is then stored uncompressed, as a huge page).
+/// (every page that is not same-filled is then stored uncompressed, as a huge page); each also with
+/// deduplication of ephemeral pages on.
 struct ZcacheContractTests {
-    static let compressors: [CompressionAlgorithm] = [.lz4, .none]
+    /// A compressor, with or without deduplication.
+    struct Variant: Sendable, CustomTestStringConvertible {
+        var compressor: CompressionAlgorithm
+        var deduplicate: Bool
+        var testDescription: String { "\(compressor)\(deduplicate ? ", dedup" : "")" }
+    }
 
-    static func contract(_ compressor: CompressionAlgorithm) -> BackendContract {
-        BackendContract(name: "Zcache(\(compressor))") { limit in
-            try Zcache(configuration: ZcacheConfiguration(compressor: compressor, limit: limit))
+    static let compressors: [Variant] = [.lz4, .none].flatMap { c in [false, true].map { Variant(compressor: c, deduplicate: $0) } }
+
+    static func contract(_ variant: Variant) -> BackendContract {
+        BackendContract(name: "Zcache(\(variant.testDescription))") { limit in
+            try Zcache(configuration: ZcacheConfiguration(
+                compressor: variant.compressor, limit: limit, deduplicateEphemeral: variant.deduplicate))
         }
     }
 
     @Test(arguments: compressors)
-    func roundTripsOfEveryPageKind(compressor: CompressionAlgorithm) throws {
+    func roundTripsOfEveryPageKind(compressor: Variant) throws {
         try expectNone(Self.contract(compressor).checkRoundTrips())
     }
 
     @Test(arguments: compressors)
-    func usageAndChargesAddUp(compressor: CompressionAlgorithm) throws {
+    func usageAndChargesAddUp(compressor: Variant) throws {
         try expectNone(Self.contract(compressor).checkAccounting())
     }
 
     @Test(arguments: compressors)
-    func destroyedPoolNamesNothing(compressor: CompressionAlgorithm) throws {
+    func destroyedPoolNamesNothing(compressor: Variant) throws {
         try expectNone(Self.contract(compressor).checkDestroyedPool())
     }
 
     @Test(arguments: compressors)
-    func randomSequenceMatchesTheModel(compressor: CompressionAlgorithm) throws {
+    func randomSequenceMatchesTheModel(compressor: Variant) throws {
         try expectNone(Self.contract(compressor).checkAgainstModel(steps: 4000))
     }
 
     @Test(arguments: compressors)
-    func ephemeralPagesAreDroppedBeforePersistentPutsAreRefused(compressor: CompressionAlgorithm) throws {
+    func ephemeralPagesAreDroppedBeforePersistentPutsAreRefused(compressor: Variant) throws {
         try expectNone(Self.contract(compressor).checkEphemeralPagesGoFirst())
     }
 
     @Test(arguments: compressors)
-    func persistentPagesAreNeverDropped(compressor: CompressionAlgorithm) throws {
+    func persistentPagesAreNeverDropped(compressor: Variant) throws {
         try expectNone(Self.contract(compressor).checkPersistentPagesStay())
     }
 
     @Test(arguments: compressors)
-    func capacityChangesDropEphemeralPagesOnly(compressor: CompressionAlgorithm) throws {
+    func capacityChangesDropEphemeralPagesOnly(compressor: Variant) throws {
         try expectNone(Self.contract(compressor).checkCapacityChanges())
     }
 
     @Test(arguments: compressors, PoolKind.allCases)
-    func flushObjectWinsOverRacingPuts(compressor: CompressionAlgorithm, kind: PoolKind) throws {
+    func flushObjectWinsOverRacingPuts(compressor: Variant, kind: PoolKind) throws {
         try expectNone(Self.contract(compressor).checkFlushObjectRaces(kind, rounds: 12))
     }
 
     @Test(arguments: compressors)
-    func poolIDsSurviveTenThousandLifetimes(compressor: CompressionAlgorithm) throws {
+    func poolIDsSurviveTenThousandLifetimes(compressor: Variant) throws {
         try expectNone(Self.contract(compressor).checkPoolIDs(cycles: 10_000))
     }
 
     @Test(arguments: compressors)
-    func batchesAgreeWithSingleOperations(compressor: CompressionAlgorithm) throws {
+    func batchesAgreeWithSingleOperations(compressor: Variant) throws {
         try expectNone(Self.contract(compressor).checkBatches())
     }
 }
