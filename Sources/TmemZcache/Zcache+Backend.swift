@@ -110,7 +110,7 @@ extension Zcache {
     /// is refused.
     func enter(_ ref: ObjectRef, _ target: InsertTarget) -> (result: PutResult, storedBytesDelta: Int) {
         if usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed),
-            evictEphemeral(chunks: Self.evictionChunksPerPut) == 0
+            evictEphemeral(pages: Self.evictionPagesPerPut) == 0
                 || usage + Chunk.maxGrowth > limitBytes.load(ordering: .relaxed)
         {
             discard(ref)

@@ -280,6 +280,43 @@ extension Zcache {
         return count
     }
 
+    /// Drops up to `pages` ephemeral pages from the coldest chunks, one shard after another (no shard
+    /// lock held by the caller): what a put at the limit evicts to make room for its own page. Pages, not
+    /// whole chunks: a chunk holds up to 64 neighbouring indexes whose heat may differ (a database's pages
+    /// read at random), and a put needs about one page of room. The chunk stays where it is in the LRU
+    /// order (eviction is not a use), so the next evictions go on draining it before warmer ones.
+    ///
+    /// - Returns: The pages dropped, counted in `evicted_pages` and on their pools' meters.
+    @discardableResult
+    func evictEphemeral(pages: Int) -> Int {
+        guard ephemeralPages.load(ordering: .relaxed) > 0 else { return 0 }
+        var dropped = 0
+        var idle = 0
+        var index = evictionCursor.wrappingAdd(1, ordering: .relaxed).oldValue
+        while dropped < pages && idle < Self.shardCount {
+            let n = shards[index & (Self.shardCount - 1)].state.withLock { state -> Int in
+                var n = 0
+                while n < pages - dropped, let chunk = state.ephemeral.coldest {
+                    let key = ChunkKey(pool: chunk.pool, base: chunk.base, object: chunk.object)
+                    let bit = 63 - chunk.present.leadingZeroBitCount
+                    chunk.usage.countEvicted(1)
+                    remove(chunk, bit, key, &state)
+                    n += 1
+                }
+                return n
+            }
+            index &+= 1
+            if n == 0 {
+                idle += 1
+                continue
+            }
+            idle = 0
+            dropped += n
+        }
+        evictedPages.add(dropped, ordering: .relaxed)
+        return dropped
+    }
+
     /// Decides whether a store may proceed (no shard lock held): refuses at the limit, and keeps refusing
     /// until usage is back at the accept threshold (hysteresis), unless dropping ephemeral pages made room
     /// (then the put tries, and the check after allocation keeps the limit exact).
@@ -290,19 +327,21 @@ extension Zcache {
             if used <= acceptThreshold(limit) {
                 limitHit.store(false, ordering: .relaxed)
             } else {
-                return evictEphemeral(chunks: Self.evictionChunksPerPut) > 0
+                return evictEphemeral(pages: Self.evictionPagesPerPut) > 0
             }
         }
         if used + Chunk.maxGrowth > limit {
             limitHit.store(true, ordering: .relaxed)
-            return evictEphemeral(chunks: Self.evictionChunksPerPut) > 0
+            return evictEphemeral(pages: Self.evictionPagesPerPut) > 0
         }
         return true
     }
 
-    /// Ephemeral chunks a put that needs room may drop: a few, so the put stays short; the rest of the
-    /// room comes from the next puts and from compaction.
-    static let evictionChunksPerPut = 4
+    /// Ephemeral pages a put that needs room drops: two, a little more than the page it brings, so the
+    /// cache turns over page for page at its limit (whole chunks dropped many pages per put, and the
+    /// pool ran far below its limit). The spans their objects leave half empty come back to the OS by
+    /// compaction (``performMaintenance()``), which is what lowers the usage the limit counts.
+    static let evictionPagesPerPut = 2
 
     /// The usage at which a pool that hit `limit` accepts stores again.
     func acceptThreshold(_ limit: Int) -> Int { limit / 100 * acceptPercent + limit % 100 * acceptPercent / 100 }

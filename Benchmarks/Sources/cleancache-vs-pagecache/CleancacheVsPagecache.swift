@@ -20,7 +20,7 @@ struct CleancacheVsPagecache: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cleancache-vs-pagecache",
         abstract: "SQLite lookups at one memory budget: the kernel's page cache vs the tmem VFS over cleancache (as root).",
-        subcommands: [Compare.self, Latency.self, SideChild.self],
+        subcommands: [Compare.self, Latency.self, Dedup.self, SideChild.self],
         defaultSubcommand: Compare.self
     )
 }
