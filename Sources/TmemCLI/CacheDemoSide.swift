@@ -17,18 +17,17 @@ enum CacheDemoSide: String, CaseIterable, CustomStringConvertible {
             let db = try SQLiteDatabase(path: path, readOnly: true)
             try db.execute("PRAGMA cache_size=-\(budget / 1024)")
             return CacheDemoContext(side: self, db: db, vfs: nil, zcache: nil,
-                                    banner: "default VFS: SQLite's page cache holds \(formatByteCount(budget)), the kernel's page cache is behind it")
+                                    banner: "default VFS: SQLite's page cache holds \(formatByteCount(budget)); the kernel's page cache of the file is dropped every 64 queries")
         case .tmemVFS:
             let zcache = try Zcache(configuration: .init(limit: budget - CacheDemoCommand.sqliteCacheOnTmem))
             let cleancache = Cleancache(backend: zcache)
             let vfs = try TmemVFS(name: "tmem-cache-demo", cleancache: cleancache, pool: try cleancache.initFS())
             let db = try SQLiteDatabase(path: path, vfs: vfs.name, readOnly: true)
             try db.execute("PRAGMA cache_size=-\(CacheDemoCommand.sqliteCacheOnTmem / 1024)")
-            let direct = vfs.namedStatistics.isEmpty ? "" : ""
             return CacheDemoContext(side: self, db: db, vfs: vfs, zcache: zcache,
                                     banner: "tmem VFS: SQLite's page cache holds \(formatByteCount(CacheDemoCommand.sqliteCacheOnTmem)), "
                                         + "cleancache (zcache, lz4) \(formatByteCount(budget - CacheDemoCommand.sqliteCacheOnTmem)), "
-                                        + "reads of the file with O_DIRECT where the file system allows\(direct)")
+                                        + "reads of the file with O_DIRECT where the file system allows")
         }
     }
 }
@@ -61,7 +60,7 @@ struct CacheDemoContext {
         let memory: String
         if let zcache {
             let delta = { (key: String) in (now.vfs[key] ?? 0) - (before.vfs[key] ?? 0) }
-            hits = "\(delta("cleancache_hits")) from cleancache, \(delta("local_hits")) in-process"
+            hits = "\(delta("cleancache_hits")) from cleancache, \(delta("local_hits")) from the in-process pages (SQLite rereads the header every transaction)"
             let s = zcache.statistics
             memory = "cleancache \(formatByteCount(s.memUsedTotal)) holding \(s.storedPages) pages (\(format1(s.compressionRatio))x)"
         } else {

@@ -52,8 +52,9 @@ public struct LookupPhase {
         self.zipf = distribution == .zipf ? (zipf ?? ZipfGenerator(n: rows)) : nil
     }
 
-    /// Runs `count` queries drawn from `rng` on `db`, checking each.
-    public func run(_ db: SQLiteDatabase, count: Int, rng: inout SeededGenerator) throws(SQLiteError) -> LookupResult {
+    /// Runs `count` queries drawn from `rng` on `db`, checking each; `pause` runs after every
+    /// `interval` queries (0: never), inside the timed span.
+    public func run(_ db: SQLiteDatabase, count: Int, rng: inout SeededGenerator, every interval: Int = 0, _ pause: () -> Void = {}) throws(SQLiteError) -> LookupResult {
         let sql = kind == .point
             ? "SELECT id, name, city, qty, note FROM items WHERE id = ?1"
             : "SELECT id, name, qty FROM items WHERE name >= ?1 ORDER BY name LIMIT 10"
@@ -61,7 +62,8 @@ public struct LookupPhase {
         var result = LookupResult()
         let before = db.pagerCounters
         let start = monotonicNanoseconds()
-        for _ in 0..<count {
+        for n in 0..<count {
+            if interval > 0 && n % interval == interval - 1 { pause() }
             let id = zipf.map { $0.scrambled($0.next(using: &rng)) } ?? Int.random(in: 0..<rows, using: &rng)
             let expected = ItemRows.row(id)
             try statement.bind([kind == .point ? .integer(Int64(id)) : .text(expected.name)])
