@@ -35,7 +35,9 @@ enum StatTable {
         out.append("\(address.map { "tmemd at \($0)" } ?? "the host"): capacity \(formatByteCount(h.capacityBytes)) "
             + "(\(describeCapacitySetting(h.capacitySetting))); \(formatByteCount(h.usedBytes)) used\(percent), "
             + "\(formatByteCount(h.storedBytes)) stored, \(formatByteCount(h.memoryBytes)) of memory")
-        out.append("\(h.pages) pages (\(h.persistentPages) persistent, \(h.ephemeralPages) ephemeral), \(h.evictedPages) evicted; "
+        let deduplicated = h.deduplicatedPages > 0
+            ? ", \(h.deduplicatedPages) deduplicated (\(formatByteCount(h.dedupSavedBytes)) saved)" : ""
+        out.append("\(h.pages) pages (\(h.persistentPages) persistent, \(h.ephemeralPages) ephemeral), \(h.evictedPages) evicted\(deduplicated); "
             + (h.draining ? "DRAINING: every client is asked to repatriate its persistent pages" : "not draining"))
         let rows = snapshot.clients.filter { !hiding($0) }
         guard !rows.isEmpty || h.sharedPools > 0 else {

@@ -21,6 +21,9 @@ struct StatsSnapshot: Equatable, Sendable {
         var persistentPages = 0
         var ephemeralPages = 0
         var evictedPages = 0
+        /// Deduplicated ephemeral pages and the bytes saved (0 from a host that does not say).
+        var deduplicatedPages = 0
+        var dedupSavedBytes = 0
         var draining = false
         /// The shared pools' account (`host.shared`).
         var sharedPools = 0
@@ -87,6 +90,8 @@ struct StatsSnapshot: Equatable, Sendable {
         host.persistentPages = statistics.persistentPages
         host.ephemeralPages = statistics.ephemeralPages
         host.evictedPages = statistics.evictedPages
+        host.deduplicatedPages = statistics.deduplicatedPages
+        host.dedupSavedBytes = statistics.dedupSavedBytes
         host.draining = statistics.draining
         host.sharedPools = statistics.shared.pools
         host.sharedPages = statistics.shared.pages
@@ -142,6 +147,8 @@ struct StatsSnapshot: Equatable, Sendable {
         host.persistentPages = try fields.int("persistent_pages")
         host.ephemeralPages = try fields.int("ephemeral_pages")
         host.evictedPages = try fields.int("evicted_pages")
+        host.deduplicatedPages = try fields.int("deduplicated_pages", ifAbsent: 0)
+        host.dedupSavedBytes = try fields.int("dedup_saved_bytes", ifAbsent: 0)
         host.draining = try fields.bool("draining")
         if let shared = hostObject["shared"] {
             let sharedFields = Fields(shared, path: "host.shared")
@@ -233,6 +240,11 @@ private struct Fields {
         if value == .null { return nil }
         guard let number = value.intValue else { throw missing(key, "a whole number or null") }
         return number
+    }
+
+    /// A member an older host does not send: `fallback` when absent, else a whole number.
+    func int(_ key: String, ifAbsent fallback: Int) throws(StatsFormatError) -> Int {
+        object[key] == nil ? fallback : try int(key)
     }
 
     func string(_ key: String) throws(StatsFormatError) -> String {

@@ -30,6 +30,8 @@ extension HostStatistics {
                 w.field("persistent_pages", persistentPages)
                 w.field("ephemeral_pages", ephemeralPages)
                 w.field("evicted_pages", evictedPages)
+                w.field("deduplicated_pages", deduplicatedPages)
+                w.field("dedup_saved_bytes", dedupSavedBytes)
                 w.field("draining", draining)
                 w.field("sessions", clients.count)
                 w.key("shared")

@@ -25,6 +25,10 @@ public struct HostStatistics: Sendable, Equatable {
     public var ephemeralPages = 0
     /// Ephemeral pages dropped to make room, since the host started.
     public var evictedPages = 0
+    /// Ephemeral pages held without a copy of their own (identical to another key's page; 0 unless
+    /// the host deduplicates, `tmemd --deduplicate-ephemeral`), and the stored bytes that saves.
+    public var deduplicatedPages = 0
+    public var dedupSavedBytes = 0
     /// Whether the host is draining (every persistent put refused).
     public var draining = false
     /// The account of shared pools.
@@ -109,6 +113,7 @@ extension Host {
     public func statistics() -> HostStatistics {
         let memory = store.footprintBytes
         let evicted = ephemeral.evictedPages
+        let deduplication = configuration.deduplicateEphemeral ? store.statistics : nil
         return state.withLock { st in
             var s = HostStatistics()
             s.capacityBytes = st.capacity
@@ -120,6 +125,8 @@ extension Host {
             s.usedBytes = configuration.pageChargeBytes(storedBytes: s.storedBytes, pages: s.pages)
             s.memoryBytes = memory
             s.evictedPages = evicted
+            s.deduplicatedPages = deduplication?.deduplicatedPages ?? 0
+            s.dedupSavedBytes = deduplication?.dedupSavedBytes ?? 0
             s.draining = st.draining
             s.cleancache = cleancache.statistics(evictedPages: evicted)
             s.cleancache.pools = st.sharedPools.count

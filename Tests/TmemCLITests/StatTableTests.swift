@@ -119,6 +119,19 @@ struct StatTableTests {
         #expect(throws: StatsFormatError("host.cleancache.succ_gets is missing or not a whole number")) { try StatsSnapshot(json: broken) }
     }
 
+    @Test func aDeduplicatingHostSaysWhatItSaved() throws {
+        var statistics = sampleStatistics()
+        statistics.deduplicatedPages = 14_384
+        statistics.dedupSavedBytes = 29_130_000
+        let snapshot = try StatsSnapshot(json: statistics.json)
+        #expect(snapshot == StatsSnapshot(statistics))
+        let line = try #require(StatTable.lines(snapshot, address: nil).dropFirst().first)
+        #expect(line.contains(" evicted, 14384 deduplicated (27.78 MiB saved); "), "\(line)")
+        // A host that does not report deduplication (an older one) reads as none.
+        let older = sampleStatistics().json.replacingOccurrences(",\"deduplicated_pages\":0,\"dedup_saved_bytes\":0")
+        #expect(try StatsSnapshot(json: older) == StatsSnapshot(sampleStatistics()))
+    }
+
     @Test func aHostWithoutClientsSaysSo() {
         var statistics = HostStatistics()
         statistics.capacityBytes = 1 << 30

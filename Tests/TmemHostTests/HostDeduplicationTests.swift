@@ -31,6 +31,12 @@ struct HostDeduplicationTests {
             memory[deduplicate] = s.memUsedTotal
             // Bob's ephemeral pages share Alice's copies; his persistent page has its own.
             #expect(s.deduplicatedPages == (deduplicate ? pages.count : 0))
+            // STATS (and `tmem stat`) report them host-wide, with the bytes saved.
+            let reported = host.statistics()
+            #expect(reported.deduplicatedPages == s.deduplicatedPages)
+            #expect(reported.dedupSavedBytes == s.dedupSavedBytes)
+            #expect(deduplicate ? reported.dedupSavedBytes > 0 : reported.dedupSavedBytes == 0)
+            #expect(host.statisticsJSON().contains("\"deduplicated_pages\":\(s.deduplicatedPages),\"dedup_saved_bytes\":\(s.dedupSavedBytes),"))
             for (i, bytes) in pages.enumerated() {
                 #expect(try host.page(alice, a, 1, UInt32(i)) == bytes)
                 #expect(try host.page(bob, b, 7, UInt32(i)) == bytes)
