@@ -40,6 +40,7 @@ let package = Package(
             name: "remote-vs-redis",
             dependencies: [
                 "BenchProcess",
+                .product(name: "TmemSQLiteWorkload", package: "Tmem"),
                 "CRemoteBench",
                 .product(name: "Tmem", package: "Tmem"),
                 .product(name: "TmemReplay", package: "Tmem"),

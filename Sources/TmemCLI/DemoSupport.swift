@@ -1,5 +1,6 @@
 import ArgumentParser
 import Tmem
+import TmemSQLiteWorkload
 import TmemPaging
 import TmemReplay
 import TmemZcache
@@ -160,18 +161,7 @@ func checkMachineHolds(memory: Int, what: String, disk: Int, in directory: Strin
 }
 
 /// The kernel's estimate of memory available without swapping (MemAvailable in /proc/meminfo), or nil.
-func availableMemoryBytes() -> Int? {
-    guard let file = fopen("/proc/meminfo", "r") else { return nil }
-    defer { fclose(file) }
-    var line = [CChar](repeating: 0, count: 256)
-    while fgets(&line, Int32(line.count), file) != nil {
-        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard text.hasPrefix("MemAvailable:") else { continue }
-        let digits = text.dropFirst("MemAvailable:".count).filter(\.isNumber)
-        return Int(digits).map { $0 * 1024 }
-    }
-    return nil
-}
+func availableMemoryBytes() -> Int? { KernelIO.field("/proc/meminfo", "MemAvailable:") }
 
 /// `a + b`, or `Int.max` where that overflows (sizes a user gave, compared with what the machine has).
 func saturatingSum(_ a: Int, _ b: Int) -> Int {

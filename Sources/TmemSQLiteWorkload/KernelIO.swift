@@ -5,21 +5,34 @@ import Musl
 #endif
 import Tmem
 
-/// What the kernel says about a process's disk reads and a file's pages in its page cache: how the
-/// SQLite workloads count disk reads avoided, whichever VFS did the reading.
+/// What the kernel says about processes, their disk reads and a file's pages in its page cache: how
+/// the SQLite workloads count disk reads avoided, whichever VFS did the reading, and how the tools read
+/// /proc.
 public enum KernelIO {
-    /// This process's `read_bytes` of /proc/self/io: bytes it caused to be read from storage (page-cache
-    /// misses and `O_DIRECT` reads alike), or nil when the kernel does not account I/O.
-    public static func readBytes() -> Int? {
-        guard let file = fopen("/proc/self/io", "r") else { return nil }
+    /// The number in the line of a /proc file (`/proc/self/io`, `/proc/PID/status`, `/proc/meminfo`)
+    /// that starts with `key` (its colon included, e.g. `"VmRSS:"`), times 1024 when the line says
+    /// `kB`; nil when the file or the line is missing.
+    public static func field(_ path: String, _ key: String) -> Int? {
+        guard let file = fopen(path, "r") else { return nil }
         defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 128)
+        var line = [CChar](repeating: 0, count: 256)
         while fgets(&line, Int32(line.count), file) != nil {
             let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            guard text.hasPrefix("read_bytes:") else { continue }
-            return Int(text.dropFirst("read_bytes:".count).filter(\.isNumber))
+            guard text.hasPrefix(key) else { continue }
+            let rest = text.dropFirst(key.count)
+            guard let value = Int(rest.filter(\.isNumber)) else { return nil }
+            return rest.contains("kB") ? value * 1024 : value
         }
         return nil
+    }
+
+    /// This process's `read_bytes` of /proc/self/io: bytes it caused to be read from storage (page-cache
+    /// misses and `O_DIRECT` reads alike), or nil when the kernel does not account I/O.
+    public static func readBytes() -> Int? { field("/proc/self/io", "read_bytes:") }
+
+    /// A process's resident set size (`VmRSS` of /proc/PID/status, or of this process), or nil.
+    public static func residentBytes(of pid: Int32? = nil) -> Int? {
+        field("/proc/\(pid.map(String.init) ?? "self")/status", "VmRSS:")
     }
 
     /// Bytes of `path` now in the kernel's page cache (mincore over a mapping of it), or nil.

@@ -139,13 +139,4 @@ struct SideChild: ParsableCommand {
 }
 
 /// VmRSS of this process.
-func residentBytes() -> Int {
-    guard let file = fopen("/proc/self/status", "r") else { return 0 }
-    defer { fclose(file) }
-    var line = [CChar](repeating: 0, count: 256)
-    while fgets(&line, 256, file) != nil {
-        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if text.hasPrefix("VmRSS:") { return (Int(text.filter(\.isNumber)) ?? 0) * 1024 }
-    }
-    return 0
-}
+func residentBytes() -> Int { KernelIO.residentBytes() ?? 0 }

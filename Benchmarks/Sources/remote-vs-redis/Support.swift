@@ -1,6 +1,7 @@
 // remote-vs-redis: small shared pieces — the error type, the clock, CPU placement, /proc readings.
 @_exported import BenchProcess
 import CRemoteBench
+import TmemSQLiteWorkload
 
 #if canImport(Glibc)
     import Glibc
@@ -49,18 +50,7 @@ enum CPUPlacement {
 }
 
 /// A process's resident set size from /proc/PID/status (`VmRSS`), in bytes, or nil if it has gone.
-func residentBytes(of pid: pid_t) -> Int? {
-    guard let file = fopen("/proc/\(pid)/status", "r") else { return nil }
-    defer { fclose(file) }
-    var line = [CChar](repeating: 0, count: 256)
-    while fgets(&line, Int32(line.count), file) != nil {
-        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard text.hasPrefix("VmRSS:") else { continue }
-        let digits = text.dropFirst(6).filter { $0.isNumber }
-        return Int(digits).map { $0 * 1024 }
-    }
-    return nil
-}
+func residentBytes(of pid: pid_t) -> Int? { KernelIO.residentBytes(of: pid) }
 
 /// Reads a whole small file (a log, a secret), or nil if it cannot be opened.
 func readSmallFile(_ path: String, limit: Int = 1 << 20) -> [UInt8]? {
