@@ -31,11 +31,13 @@ public final class CachedFile: Sendable {
     public let directIO: Bool
     private let readFD: Int32
     private let writeFD: Int32
-    private let inode: UInt64
+    /// The file's key in its pool (``FileIdentity/fileKey``: device and inode).
+    private let fileKey: UInt64
     /// The file's identity when this instance last checked it or wrote it.
     private let identity: Mutex<FileIdentity>
     private let local: Mutex<LocalPages>
     private let counters = CachedFileCounters()
+    private let closed = Atomic<Bool>(false)
     /// Whether a cleancache hit leaves the page in cleancache (an inclusive pool).
     private let keepsHits: Bool
 
@@ -64,15 +66,24 @@ public final class CachedFile: Sendable {
             close(buffered)
             throw .unavailable("\(path): \(error.message)")
         }
-        inode = identity.inode
+        fileKey = identity.fileKey
         self.identity = Mutex(identity)
         local = Mutex(LocalPages(capacity: cachePages))
         cleancache.revalidate(pool, identity: identity)
     }
 
     deinit {
+        closeDescriptors()
         // The pages this process drops now are still clean: offer them to cleancache.
         for page in local.withLock({ $0.drain() }) { offer(page) }
+    }
+
+    /// Closes the file's descriptors now (else when the instance goes), for a caller that must control
+    /// when: closing any descriptor of a file drops every POSIX lock the process holds on it, so a
+    /// database closes them only while no connection of its own holds a lock. No read, write or
+    /// revalidation may follow; the cached pages stay, and go to cleancache when the instance goes.
+    public func closeDescriptors() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if readFD != writeFD { close(readFD) }
         close(writeFD)
     }
@@ -147,14 +158,20 @@ public final class CachedFile: Sendable {
         precondition(range.lowerBound >= 0, "a file offset is not negative")
         let pages = (range.lowerBound / pageSize)...(max(range.lowerBound, range.upperBound - 1) / pageSize)
         if let now = try? FileIdentity(descriptor: writeFD), now != identity.withLock({ $0 }) { invalidate() }
-        invalidate(pages: pages)
+        // A large truncation (a VACUUM that shrinks the file) drops the whole file rather than page by page.
+        let whole = pages.count > Self.pagesInvalidatedOneByOne
+        let invalidateTouched = { whole ? self.invalidate() : self.invalidate(pages: pages) }
+        invalidateTouched()
         defer {
             recordOwnWrite()
-            invalidate(pages: pages)
+            invalidateTouched()
         }
         counters.writes.add(1, ordering: .relaxed)
         return try body()
     }
+
+    /// Past this many pages, a change invalidates the whole file at once.
+    static let pagesInvalidatedOneByOne = 1024
 
     /// After this instance's own write: its new identity is the file's (in cleancache's record and this
     /// instance's), so the write's new times do not drop the whole file.
@@ -167,13 +184,13 @@ public final class CachedFile: Sendable {
     /// Drops the given pages from both caches (before they change in the file).
     public func invalidate(pages: ClosedRange<Int>) {
         local.withLock { l in for index in pages { l.remove(index) } }
-        for index in pages { cleancache.invalidatePage(pool, file: inode, index: UInt32(truncatingIfNeeded: index)) }
+        for index in pages { cleancache.invalidatePage(pool, file: fileKey, index: UInt32(truncatingIfNeeded: index)) }
     }
 
     /// Drops every page of the file from both caches.
     public func invalidate() {
         _ = local.withLock { $0.drain() }
-        cleancache.invalidateFile(pool, file: inode)
+        cleancache.invalidateFile(pool, file: fileKey)
     }
 
     /// The consumer knows the file changed behind the cache (a database's change counter moved): every
@@ -192,19 +209,20 @@ public final class CachedFile: Sendable {
     @discardableResult
     public func revalidate() throws(TmemError) -> Bool {
         let now = try FileIdentity(descriptor: writeFD)
-        let mine = identity.withLock { old -> Bool in
-            defer { old = now }
-            return old == now
+        // Under the identity's lock from the comparison until both caches are clean: a second
+        // revalidate meanwhile waits, so it cannot see the new identity while old pages remain.
+        return identity.withLock { mine -> Bool in
+            let unchangedHere = mine == now
+            let unchangedShared = cleancache.revalidate(pool, identity: now)
+            if !(unchangedHere && unchangedShared) {
+                // Changed since this instance last looked (perhaps through another instance, which
+                // then dropped cleancache's pages but not this one's own).
+                _ = local.withLock { $0.drain() }
+                if unchangedShared { cleancache.invalidateFile(pool, file: fileKey) }
+            }
+            mine = now
+            return unchangedHere && unchangedShared
         }
-        let shared = cleancache.revalidate(pool, identity: now)
-        guard mine && shared else {
-            // Changed since this instance last looked (perhaps through another instance, which then
-            // dropped cleancache's pages but not this one's own).
-            _ = local.withLock { $0.drain() }
-            if shared { cleancache.invalidateFile(pool, file: inode) }
-            return false
-        }
-        return true
     }
 
     // MARK: Pages
@@ -216,8 +234,8 @@ public final class CachedFile: Sendable {
             return
         }
         let since = local.withLock { $0.generation }
-        let page = LocalPage(index: index, token: cleancache.token(pool, file: inode))
-        if cleancache.get(pool, file: inode, index: UInt32(truncatingIfNeeded: index), into: page.bytes) {
+        let page = LocalPage(index: index, token: cleancache.token(pool, file: fileKey))
+        if cleancache.get(pool, file: fileKey, index: UInt32(truncatingIfNeeded: index), into: page.bytes) {
             counters.cleancacheHits.add(1, ordering: .relaxed)
             page.inCleancache = keepsHits
         } else {
@@ -252,7 +270,7 @@ public final class CachedFile: Sendable {
     /// or the page would not be in the local cache).
     private func offer(_ page: LocalPage) {
         guard !page.inCleancache else { return }
-        cleancache.put(pool, file: inode, index: UInt32(truncatingIfNeeded: page.index), page: UnsafeRawBufferPointer(page.bytes), since: page.token)
+        cleancache.put(pool, file: fileKey, index: UInt32(truncatingIfNeeded: page.index), page: UnsafeRawBufferPointer(page.bytes), since: page.token)
     }
 
     /// `local_hits` (the in-process cache), `cleancache_hits`, `file_reads` (disk reads not avoided),

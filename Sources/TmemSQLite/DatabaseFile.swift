@@ -17,22 +17,36 @@ import TmemCleancache
 ///   read from the file; if it differs from the one last seen, another writer changed the file, and
 ///   every cached page of it goes.
 /// - WAL mode: the main file changes only at checkpoints, which need not touch the change counter.
-///   When a connection takes a WAL read lock (the start of every read transaction) the file's identity
-///   (size, mtime, ctime) is compared with the one recorded at this process's last look or write; a
-///   checkpoint by another process changed it, and every cached page goes. A checkpoint cannot change
-///   pages a reader then reads from the main file while the reader holds its read lock, so one check
-///   at the lock suffices.
+///   A checkpoint writes pages into the main file first and then publishes how far it got (the
+///   wal-index's `nBackfill`); a restarted WAL gets new salts. Every read of the main file compares
+///   (salts, `nBackfill`) in this connection's wal-index mapping with the last seen: a reader reads a
+///   page from the main file only when its frames are backfilled as of the `nBackfill` it loaded, so a
+///   change it could act on is always seen first, and every cached page goes.
 /// - Writes through this VFS (commits, checkpoints, hot-journal rollbacks, truncation) invalidate the
 ///   pages they touch (``CachedFile/changing(bytes:_:)``); a write of the header records the counter it
 ///   writes, so this process's own commits do not read as foreign ones.
+/// - Checks and the drops they cause are serialised (one mutex per file): a second connection's check
+///   waits until the first one's drop is done, so it never passes while old pages remain.
 final class DatabaseFile: @unchecked Sendable {
     let key: DeviceInode
     let cached: CachedFile
-    /// The change counter last seen (read at a SHARED lock or written here); nil for an empty file.
-    private let lastCounter: Mutex<UInt32?>
-    /// Held while the file is open, so the VFS outlives its connections.
-    let vfs: TmemVFS
+    /// What the last check saw.
+    private let seen: Mutex<Seen>
+    /// The VFS whose counters this file counts in (it outlives its open files: each open retains it).
+    unowned(unsafe) let vfs: TmemVFS
     private var counters: TmemVFSCounters { vfs.counters }
+
+    struct Seen {
+        /// The change counter last seen (read at a SHARED lock or written here); nil for an empty file.
+        var counter: UInt32?
+        /// The wal-index's salts and `nBackfill` last seen; nil before the first read in WAL mode.
+        var wal: WALMark?
+    }
+
+    struct WALMark: Equatable {
+        let salts: UInt64
+        let backfilled: UInt32
+    }
 
     /// Opens the cache of the file that `real` (the default VFS's file, just opened) has open.
     ///
@@ -41,12 +55,14 @@ final class DatabaseFile: @unchecked Sendable {
     init(path: String, key: DeviceInode, real: UnsafeMutablePointer<sqlite3_file>, vfs: TmemVFS) throws(TmemError) {
         self.key = key
         self.vfs = vfs
-        lastCounter = Mutex(Self.readCounter(real))
+        seen = Mutex(Seen(counter: Self.readCounter(real)))
         cached = try CachedFile(path: path, cleancache: vfs.cleancache, pool: vfs.pool, cachePages: vfs.cachePages, writable: false)
     }
 
     /// xRead: through the caches; past the end of the file the rest is zeroes (SQLITE_IOERR_SHORT_READ).
-    func read(_ buffer: UnsafeMutableRawPointer, count: Int, at offset: Int) -> Int32 {
+    /// In WAL mode (`shm`, the connection's wal-index region 0) the checkpoint mark is checked first.
+    func read(_ buffer: UnsafeMutableRawPointer, count: Int, at offset: Int, shm: UnsafeRawPointer?) -> Int32 {
+        if let shm { checkWAL(shm) }
         let target = UnsafeMutableRawBufferPointer(start: buffer, count: count)
         do throws(TmemError) {
             let n = try cached.read(into: target, at: offset)
@@ -65,7 +81,7 @@ final class DatabaseFile: @unchecked Sendable {
             let rc = real.pointee.pMethods.pointee.xWrite(real, data, Int32(count), sqlite3_int64(offset))
             if rc == SQLITE_OK, offset <= Self.counterOffset, offset + count >= Self.counterOffset + 4 {
                 let written = Self.decodeCounter(data + (Self.counterOffset - offset))
-                lastCounter.withLock { $0 = written }
+                seen.withLock { $0.counter = written }
             }
             return rc
         }
@@ -81,23 +97,35 @@ final class DatabaseFile: @unchecked Sendable {
 
     /// After a SHARED lock was taken: a change counter other than the last seen drops the file's pages.
     func sharedLockTaken(_ real: UnsafeMutablePointer<sqlite3_file>) {
-        let now = Self.readCounter(real)
-        let changed = lastCounter.withLock { last -> Bool in
-            defer { last = now }
-            return last != now
+        seen.withLock { seen in
+            let now = Self.readCounter(real)
+            guard now != seen.counter else { return }
+            seen.counter = now
+            counters.counterInvalidations.add(1, ordering: .relaxed)
+            reload()
         }
-        guard changed else { return }
-        counters.counterInvalidations.add(1, ordering: .relaxed)
-        reload()
     }
 
-    /// After a WAL read lock was taken: a file changed behind this process's back drops its pages.
-    func walReadLockTaken() {
-        let unchanged: Bool
-        do throws(TmemError) { unchanged = try cached.revalidate() } catch { unchanged = false }
-        guard !unchanged else { return }
-        counters.identityInvalidations.add(1, ordering: .relaxed)
-        reload()
+    /// Before a read in WAL mode: a checkpoint or a WAL restart since the last look drops the file's pages.
+    private func checkWAL(_ shm: UnsafeRawPointer) {
+        // aHdr[0].aSalt (bytes 32..39 of the wal-index) and WalCkptInfo.nBackfill (byte 96): the WAL
+        // format's documented layout. A torn read only makes a needless drop.
+        let mark = WALMark(salts: shm.loadUnaligned(fromByteOffset: 32, as: UInt64.self),
+                           backfilled: shm.loadUnaligned(fromByteOffset: 96, as: UInt32.self))
+        seen.withLock { seen in
+            guard seen.wal != mark else { return }
+            if seen.wal != nil { counters.walInvalidations.add(1, ordering: .relaxed) }
+            seen.wal = mark
+            reload()
+        }
+    }
+
+    /// A connection opened the file again after it was idle: a change while nobody had it open drops
+    /// its pages (the checks at the next lock and read see the rest).
+    func reopened() {
+        seen.withLock { _ in
+            do throws(TmemError) { try cached.revalidate() } catch { cached.invalidate() }
+        }
     }
 
     private func reload() {

@@ -16,7 +16,10 @@ extension TmemVFS {
         vfs.szOsFile = Int32(MemoryLayout<tmem_sqlite3_file>.size) + base.szOsFile
         vfs.pNext = nil
         vfs.xOpen = { vfs, name, file, flags, outFlags in
-            let me = Unmanaged<TmemVFS>.fromOpaque(vfs!.pointee.pAppData).takeUnretainedValue()
+            let box = VFSBox.of(vfs)
+            // After the TmemVFS went (a connection outliving it, such as a temporary database's):
+            // the default VFS's files, uncached.
+            guard let me = box.vfs else { return box.base.pointee.xOpen(box.base, name, file, flags, outFlags) }
             return me.open(name, file!, flags: flags, outFlags: outFlags)
         }
         vfs.xDelete = { vfs, name, syncDir in wrapped(vfs).pointee.xDelete(wrapped(vfs), name, syncDir) }
@@ -55,16 +58,35 @@ extension TmemVFS {
         }
         file.withMemoryRebound(to: tmem_sqlite3_file.self, capacity: 1) { header in
             header.pointee.context = Unmanaged.passRetained(database).toOpaque()
+            header.pointee.shm0 = nil
         }
+        // Each open main file keeps the VFS (its cleancache, its registry) alive until it closes.
+        _ = Unmanaged.passRetained(self)
         file.pointee.pMethods = UnsafePointer(databaseMethods)
         return SQLITE_OK
     }
 }
 
-/// The default VFS a ``TmemVFS``'s sqlite3_vfs wraps.
-private func wrapped(_ vfs: UnsafeMutablePointer<sqlite3_vfs>?) -> UnsafeMutablePointer<sqlite3_vfs> {
-    Unmanaged<TmemVFS>.fromOpaque(vfs!.pointee.pAppData).takeUnretainedValue().base
+/// What a ``TmemVFS``'s sqlite3_vfs points at (`pAppData`): the default VFS, and the TmemVFS while it
+/// lives. Never freed (a few bytes per VFS ever registered): a SQLite connection keeps its VFS's
+/// pointer for its whole life, also one whose only files are temporary, which hold no reference to
+/// the TmemVFS.
+final class VFSBox: @unchecked Sendable {
+    let base: UnsafeMutablePointer<sqlite3_vfs>
+    weak var vfs: TmemVFS?
+
+    init(base: UnsafeMutablePointer<sqlite3_vfs>, vfs: TmemVFS) {
+        self.base = base
+        self.vfs = vfs
+    }
+
+    static func of(_ vfs: UnsafeMutablePointer<sqlite3_vfs>?) -> VFSBox {
+        Unmanaged<VFSBox>.fromOpaque(vfs!.pointee.pAppData).takeUnretainedValue()
+    }
 }
+
+/// The default VFS a ``TmemVFS``'s sqlite3_vfs wraps.
+private func wrapped(_ vfs: UnsafeMutablePointer<sqlite3_vfs>?) -> UnsafeMutablePointer<sqlite3_vfs> { VFSBox.of(vfs).base }
 
 /// The open main database file behind `file`, and the default VFS's file it wraps.
 private func database(_ file: UnsafeMutablePointer<sqlite3_file>?) -> (DatabaseFile, UnsafeMutablePointer<sqlite3_file>) {
@@ -72,14 +94,19 @@ private func database(_ file: UnsafeMutablePointer<sqlite3_file>?) -> (DatabaseF
     return (Unmanaged<DatabaseFile>.fromOpaque(context).takeUnretainedValue(), tmem_sqlite3_file_real(file)!)
 }
 
+/// The connection's wal-index region 0 (nil outside WAL mode).
+private func shm0(_ file: UnsafeMutablePointer<sqlite3_file>?) -> UnsafeRawPointer? {
+    file!.withMemoryRebound(to: tmem_sqlite3_file.self, capacity: 1) { $0.pointee.shm0 }
+}
+
+private func setShm0(_ file: UnsafeMutablePointer<sqlite3_file>?, _ region: UnsafeRawPointer?) {
+    file!.withMemoryRebound(to: tmem_sqlite3_file.self, capacity: 1) { $0.pointee.shm0 = region }
+}
+
 private func real(_ file: UnsafeMutablePointer<sqlite3_file>?) -> (UnsafeMutablePointer<sqlite3_file>, sqlite3_io_methods) {
     let real = tmem_sqlite3_file_real(file)!
     return (real, real.pointee.pMethods.pointee)
 }
-
-/// WAL_READ_LOCK(0) of SQLite's wal-index: the shm lock slots 3..7 are the readers' (wal.c; the WAL
-/// file format's documentation names them too).
-private let walReadLocks: ClosedRange<Int32> = 3...7
 
 /// The methods of a main database file. Version 2: shared memory (WAL) yes, memory-mapped reads
 /// (xFetch, version 3) no, so every page read passes through xRead.
@@ -90,16 +117,19 @@ private nonisolated(unsafe) let databaseMethods: UnsafeMutablePointer<sqlite3_io
     methods.pointee.xClose = { file in
         let (database, real) = database(file)
         let rc = real.pointee.pMethods?.pointee.xClose(real) ?? SQLITE_OK
-        database.vfs.release(database)
+        let vfs = database.vfs
+        vfs.release(database)
         file!.withMemoryRebound(to: tmem_sqlite3_file.self, capacity: 1) { header in
             Unmanaged<DatabaseFile>.fromOpaque(header.pointee.context!).release()
             header.pointee.context = nil
+            header.pointee.shm0 = nil
         }
         file!.pointee.pMethods = nil
+        Unmanaged.passUnretained(vfs).release()
         return rc
     }
     methods.pointee.xRead = { file, buffer, amount, offset in
-        database(file).0.read(buffer!, count: Int(amount), at: Int(offset))
+        database(file).0.read(buffer!, count: Int(amount), at: Int(offset), shm: shm0(file))
     }
     methods.pointee.xWrite = { file, data, amount, offset in
         let (database, real) = database(file)
@@ -122,16 +152,18 @@ private nonisolated(unsafe) let databaseMethods: UnsafeMutablePointer<sqlite3_io
     methods.pointee.xFileControl = { file, op, arg in let (r, m) = real(file); return m.xFileControl(r, op, arg) }
     methods.pointee.xSectorSize = { file in let (r, m) = real(file); return m.xSectorSize(r) }
     methods.pointee.xDeviceCharacteristics = { file in let (r, m) = real(file); return m.xDeviceCharacteristics(r) }
-    methods.pointee.xShmMap = { file, page, size, extend, out in let (r, m) = real(file); return m.xShmMap(r, page, size, extend, out) }
-    methods.pointee.xShmLock = { file, offset, n, flags in
-        let (database, real) = database(file)
-        let rc = real.pointee.pMethods.pointee.xShmLock(real, offset, n, flags)
-        if rc == SQLITE_OK, flags == SQLITE_SHM_LOCK | SQLITE_SHM_SHARED, n == 1, walReadLocks.contains(offset) {
-            database.walReadLockTaken()
-        }
+    methods.pointee.xShmMap = { file, region, size, extend, out in
+        let (r, m) = real(file)
+        let rc = m.xShmMap(r, region, size, extend, out)
+        if rc == SQLITE_OK, region == 0, let mapped = out?.pointee { setShm0(file, UnsafeRawPointer(mapped)) }
         return rc
     }
+    methods.pointee.xShmLock = { file, offset, n, flags in let (r, m) = real(file); return m.xShmLock(r, offset, n, flags) }
     methods.pointee.xShmBarrier = { file in let (r, m) = real(file); m.xShmBarrier(r) }
-    methods.pointee.xShmUnmap = { file, delete in let (r, m) = real(file); return m.xShmUnmap(r, delete) }
+    methods.pointee.xShmUnmap = { file, delete in
+        setShm0(file, nil)
+        let (r, m) = real(file)
+        return m.xShmUnmap(r, delete)
+    }
     return methods
 }()

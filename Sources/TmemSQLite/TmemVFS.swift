@@ -18,11 +18,18 @@ import TmemCleancache
 /// Open a database through it with `SQLiteDatabase(path:vfs: "tmem")` (or `sqlite3_open_v2`'s zVfs,
 /// or `file:...?vfs=tmem` URIs).
 ///
+/// Files stay open here after their last connection closes (up to ``idleFiles`` of them, the least
+/// recently closed going first): POSIX releases every lock a process holds on a file when it closes any
+/// descriptor of it, so this VFS closes its own descriptors of a file only while no connection of its
+/// own has the file open, under the lock that a new open waits for; and a reopened file keeps its
+/// caches and what its checks last saw.
+///
 /// Limits: memory-mapped I/O (`PRAGMA mmap_size`) is not offered (reads must pass through the caches);
 /// a process that opens one database file both through this VFS and through another may lose the
-/// other's POSIX locks when this VFS closes the file's last connection (POSIX releases every lock of
-/// a process on a file when any of its descriptors closes; SQLite's unix VFS works around that only
-/// for its own descriptors).
+/// other's POSIX locks when this VFS closes an idle file (SQLite's unix VFS works around that only for
+/// its own descriptors); the cache reopens a database by its path, so a file renamed over between
+/// SQLite's open and the cache's is read from the wrong inode (SQLite's own pager has the same window
+/// for its hot-journal check).
 ///
 /// Thread-safe: connections on several threads may use it at once.
 public final class TmemVFS: @unchecked Sendable {
@@ -38,7 +45,9 @@ public final class TmemVFS: @unchecked Sendable {
     let base: UnsafeMutablePointer<sqlite3_vfs>
     private let vfs: UnsafeMutablePointer<sqlite3_vfs>
     private let cName: UnsafeMutablePointer<CChar>
-    private let files = Mutex<[DeviceInode: (file: DatabaseFile, opens: Int)]>([:])
+    private let files = Mutex<FileTable>(FileTable())
+    /// Files kept open after their last connection closed.
+    public static let idleFiles = 16
     /// The counters of files no longer open, kept for ``namedStatistics``.
     private let closedFiles = Mutex<[String: Int]>([:])
     private let registered = Atomic<Bool>(false)
@@ -64,7 +73,7 @@ public final class TmemVFS: @unchecked Sendable {
         vfs = .allocate(capacity: 1)
         vfs.initialize(to: Self.methods(base: base.pointee))
         vfs.pointee.zName = UnsafePointer(cName)
-        vfs.pointee.pAppData = Unmanaged.passUnretained(self).toOpaque()
+        vfs.pointee.pAppData = Unmanaged.passRetained(VFSBox(base: base, vfs: self)).toOpaque()
         let rc = sqlite3_vfs_register(vfs, makeDefault ? 1 : 0)
         guard rc == SQLITE_OK else {
             vfs.deallocate()
@@ -76,10 +85,10 @@ public final class TmemVFS: @unchecked Sendable {
 
     deinit {
         unregister()
-        // SQLite keeps no pointer to an unregistered VFS but its open files' (each retains its
-        // DatabaseFile, which retains this object), so by now none is open.
-        vfs.deallocate()
-        free(cName)
+        // Every open main file retains this object, so none is open now; idle ones close here. The
+        // sqlite3_vfs, its name and its VFSBox stay: a connection through it may outlive this object
+        // (one with temporary files only), and keeps calling the default VFS through them.
+        for file in files.withLock({ $0.entries.values.map(\.file) }) { file.cached.closeDescriptors() }
     }
 
     /// Takes the VFS out of SQLite's list: new connections can no longer name it. Connections already
@@ -91,56 +100,72 @@ public final class TmemVFS: @unchecked Sendable {
 
     /// The counters of every file opened through this VFS (``CachedFile``'s `local_hits`,
     /// `cleancache_hits`, `file_reads`, `writes`), and the VFS's own: `change_counter_invalidations`
-    /// (a SHARED lock saw another writer's commit), `identity_invalidations` (a WAL read lock saw the
-    /// file changed, by another process's checkpoint), `read_errors`, `open_files`.
+    /// (a SHARED lock saw another writer's commit), `wal_invalidations` (a read saw a checkpoint or a
+    /// WAL restart it had not seen), `read_errors`, `open_files` (with a connection now).
     public var namedStatistics: [(name: String, value: Int)] {
         var totals = closedFiles.withLock { $0 }
-        let open = files.withLock { $0.values.map(\.file) }
+        let open = files.withLock { $0.entries.values.map(\.file) }
         for file in open { for (name, value) in file.cached.namedStatistics { totals[name, default: 0] += value } }
         let names = ["local_hits", "cleancache_hits", "file_reads", "writes"]
         return names.map { ($0, totals[$0] ?? 0) } + [
             ("change_counter_invalidations", counters.counterInvalidations.load(ordering: .relaxed)),
-            ("identity_invalidations", counters.identityInvalidations.load(ordering: .relaxed)),
+            ("wal_invalidations", counters.walInvalidations.load(ordering: .relaxed)),
             ("read_errors", counters.readErrors.load(ordering: .relaxed)),
-            ("open_files", open.count),
+            ("open_files", files.withLock { $0.entries.values.filter { $0.opens > 0 }.count }),
         ]
     }
 
     // MARK: Files
 
-    /// The shared state of the file `real` has open at `path` (made on its first open here).
+    /// The shared state of the file `real` has open at `path` (made on its first open here, kept while
+    /// idle).
     func acquire(path: String, real: UnsafeMutablePointer<sqlite3_file>) throws(TmemError) -> DatabaseFile {
         guard let key = DeviceInode(path: path) else { throw .unavailable("cannot stat \(path): \(Errno.current)") }
-        return try files.withLock { (files) throws(TmemError) -> DatabaseFile in
-            if let entry = files[key] {
-                files[key] = (entry.file, entry.opens + 1)
+        return try files.withLock { (table) throws(TmemError) -> DatabaseFile in
+            if let entry = table.entries[key] {
+                table.entries[key] = (entry.file, entry.opens + 1)
+                if entry.opens == 0 {
+                    // Under the table's lock: a second opener waits until the first has checked it.
+                    table.idle.removeAll { $0 == key }
+                    entry.file.reopened()
+                }
                 return entry.file
             }
             let file = try DatabaseFile(path: path, key: key, real: real, vfs: self)
-            files[key] = (file, 1)
+            table.entries[key] = (file, 1)
             return file
         }
     }
 
-    /// A connection closed `file`: with its last one, the cache goes (offering its pages to cleancache).
+    /// A connection closed `file`. With its last one the file becomes idle; past ``idleFiles`` idle
+    /// files the least recently closed one closes its descriptors (under the table's lock, so no
+    /// connection of ours opens it meanwhile) and goes, offering its pages to cleancache.
     func release(_ file: DatabaseFile) {
-        let last = files.withLock { files -> Bool in
-            guard let entry = files[file.key] else { return false }
-            if entry.opens > 1 {
-                files[file.key] = (entry.file, entry.opens - 1)
-                return false
-            }
-            files[file.key] = nil
-            return true
+        let closing = files.withLock { table -> DatabaseFile? in
+            guard let entry = table.entries[file.key] else { return nil }
+            table.entries[file.key] = (entry.file, entry.opens - 1)
+            guard entry.opens == 1 else { return nil }
+            table.idle.append(file.key)
+            guard table.idle.count > Self.idleFiles, let oldest = table.idle.first, let gone = table.entries[oldest]?.file else { return nil }
+            table.idle.removeFirst()
+            table.entries[oldest] = nil
+            gone.cached.closeDescriptors()
+            return gone
         }
-        guard last else { return }
-        let statistics = file.cached.namedStatistics
+        guard let closing else { return }
+        let statistics = closing.cached.namedStatistics
         closedFiles.withLock { totals in for (name, value) in statistics { totals[name, default: 0] += value } }
     }
 }
 
+/// The files a ``TmemVFS`` has open, with their connections, and the idle ones oldest first.
+struct FileTable {
+    var entries: [DeviceInode: (file: DatabaseFile, opens: Int)] = [:]
+    var idle: [DeviceInode] = []
+}
+
 final class TmemVFSCounters: Sendable {
     let counterInvalidations = Atomic<Int>(0)
-    let identityInvalidations = Atomic<Int>(0)
+    let walInvalidations = Atomic<Int>(0)
     let readErrors = Atomic<Int>(0)
 }

@@ -84,4 +84,12 @@ struct CachedFileTests {
         _ = try page.withUnsafeMutableBytes { try g.read(into: $0, at: pageSize) }
         #expect(page.allSatisfy { $0 == 4 }, "a replaced file was served from the old one's pages")
     }
+
+    /// Two files of one pool with the same inode number on different file systems get different keys.
+    @Test func filesOfTwoDevicesNeverShareAKey() {
+        let a = FileIdentity(device: 0x801, inode: 12, size: 4096, modified: 1, changed: 1)
+        let b = FileIdentity(device: 0x802, inode: 12, size: 4096, modified: 1, changed: 1)
+        #expect(a.fileKey != b.fileKey && a != b)
+        #expect(FileIdentity(device: 0x801, inode: 13, size: 0, modified: 0, changed: 0).fileKey != a.fileKey)
+    }
 }

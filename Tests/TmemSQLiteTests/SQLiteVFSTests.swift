@@ -112,7 +112,7 @@ struct SQLiteVFSTests {
         #expect(fixture.statistic("cleancache_hits") > 0)
         if writer == .defaultVFS {
             // The writer's changes reach the reader's caches only through the checks at its locks.
-            let checks = journal == "wal" ? "identity_invalidations" : "change_counter_invalidations"
+            let checks = journal == "wal" ? "wal_invalidations" : "change_counter_invalidations"
             #expect(fixture.statistic(checks) > 0)
         }
     }

@@ -170,6 +170,8 @@ typedef struct tmem_sqlite3_file {
   sqlite3_file base;
   /// A retained Swift object (the open database file's state).
   void *context;
+  /// This connection's mapping of the wal-index's first region (xShmMap region 0), or NULL.
+  const void *volatile shm0;
 } tmem_sqlite3_file;
 
 /// The wrapped file, right after the header (pointer-aligned).
