@@ -99,10 +99,10 @@ public final class Cleancache: Sendable {
     /// Puts between two steps of the backend's background work.
     static let putsPerMaintenance = 256
 
-    /// Runs the backend's background work (Zcache's compaction, which gives back the memory that
-    /// evicted pages leave in half-empty spans) until it has none left. Puts call it every
-    /// 256th time (a step costs nothing when the pool is not fragmented): cleancache has no reclaimer
-    /// thread of its own, and a full victim cache evicts on every put.
+    /// Runs up to 8 steps of the backend's background work (Zcache's compaction, which gives back the
+    /// memory that evicted pages leave in half-empty spans), fewer when it has none left. Puts call it
+    /// every 256th time, on the putting thread (a step costs nothing when the pool is not fragmented):
+    /// cleancache has no reclaimer thread of its own, and a full victim cache evicts on every put.
     public func maintain() {
         var steps = 0
         while steps < 8 && backend.performMaintenance() { steps += 1 }
