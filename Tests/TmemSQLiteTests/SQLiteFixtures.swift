@@ -26,6 +26,17 @@ struct VFSFixture {
     func statistic(_ name: String) -> Int { vfs.namedStatistics.first { $0.name == name }?.value ?? -1 }
 }
 
+/// Through which VFS the connection that writes, while a tmem connection reads, writes.
+enum Writer: String, CaseIterable { case sameVFS, defaultVFS }
+
+/// A temporary directory on the local disk (where O_DIRECT works) and the path of a database in it
+/// (not made yet); the directory goes with its object, which the caller keeps alive to the end
+/// (`withExtendedLifetime`).
+func scratchDatabase() throws -> (TemporaryDirectory, String) {
+    let directory = try TemporaryDirectory(making: "tmem-sqlite", in: "/var/tmp")
+    return (directory, directory.file("items.db"))
+}
+
 /// Realistic rows: an id, a name-like text, a number and a longer text, and an index on the text.
 enum Rows {
     static let schema = """

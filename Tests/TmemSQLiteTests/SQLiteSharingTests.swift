@@ -16,8 +16,8 @@ struct SQLiteSharingTests {
     func readsFollowAnotherProcesssWrites(journal: String) throws {
         let shell = try #require(sqlite3Shell)
         var rng = seededGenerator("SQLite second process \(journal)", default: 0x2D0C)
-        let directory = try TemporaryDirectory(making: "tmem-sqlite", in: "/var/tmp")
-        let path = directory.file("items.db")
+        let (directory, path) = try scratchDatabase()
+        defer { withExtendedLifetime(directory) {} }
         let count = 2000
         try Rows.build(path, count: count, journal: journal)
         var qty = (0..<count).map { $0 % 1000 }
@@ -56,8 +56,6 @@ struct SQLiteSharingTests {
         #expect(fixture.statistic(journal == "wal" ? "wal_invalidations" : "change_counter_invalidations") > 0)
     }
 
-    enum Writer: String, CaseIterable { case sameVFS, defaultVFS }
-
     /// Four threads read through their own tmem connections while a fifth moves quantity between rows
     /// (sum constant, each row's note naming its quantity), through the tmem VFS or the default one (then
     /// only the checks at locks and reads keep the readers' caches right, racing each other): no reader
@@ -65,8 +63,8 @@ struct SQLiteSharingTests {
     @Test(arguments: ["delete", "wal"], Writer.allCases)
     func threadsReadWhileOneWrites(journal: String, writer: Writer) throws {
         let seed = testSeed("SQLite threads \(journal) \(writer)", default: 0x7E4D)
-        let directory = try TemporaryDirectory(making: "tmem-sqlite", in: "/var/tmp")
-        let path = directory.file("items.db")
+        let (directory, path) = try scratchDatabase()
+        defer { withExtendedLifetime(directory) {} }
         let count = 1500
         do {
             let db = try SQLiteDatabase(path: path)
@@ -124,8 +122,8 @@ struct SQLiteSharingTests {
     @Test(.enabled(if: sqlite3Shell != nil, "needs the sqlite3 shell (Debian's sqlite3 package) as the second process"))
     func closingFilesNeverDropsAnotherConnectionsLocks() throws {
         let shell = try #require(sqlite3Shell)
-        let directory = try TemporaryDirectory(making: "tmem-sqlite", in: "/var/tmp")
-        let path = directory.file("items.db")
+        let (directory, path) = try scratchDatabase()
+        defer { withExtendedLifetime(directory) {} }
         try Rows.build(path, count: 500)
         let fixture = try VFSFixture()
         let holder = try SQLiteDatabase(path: path, vfs: fixture.name)

@@ -21,8 +21,8 @@ struct SQLiteVFSTests {
 
     @Test func queriesMatchTheDefaultVFSAndTheDatabaseChecksIntact() throws {
         var rng = seededGenerator("SQLite tmem VFS vs default", default: 0x5A1)
-        let directory = try TemporaryDirectory(making: "tmem-sqlite", in: "/var/tmp")
-        let path = directory.file("items.db")
+        let (directory, path) = try scratchDatabase()
+        defer { withExtendedLifetime(directory) {} }
         try Rows.build(path, count: 6000)
         let fixture = try VFSFixture(capacity: 1 << 20)
         let plain = try SQLiteDatabase(path: path, readOnly: true)
@@ -42,15 +42,13 @@ struct SQLiteVFSTests {
         #expect(fixture.statistic("file_reads") > 0)
     }
 
-    enum Writer: String, CaseIterable { case sameVFS, defaultVFS }
-
     /// A second connection writes (updates, inserts, deletes, checkpoints, VACUUM) while the first reads
     /// through the tmem VFS: every read matches the model of the table.
     @Test(arguments: ["delete", "wal"], Writer.allCases)
     func readsFollowAnotherConnectionsWrites(journal: String, writer: Writer) throws {
         var rng = seededGenerator("SQLite coherency \(journal) \(writer)", default: 0xC0DE)
-        let directory = try TemporaryDirectory(making: "tmem-sqlite", in: "/var/tmp")
-        let path = directory.file("items.db")
+        let (directory, path) = try scratchDatabase()
+        defer { withExtendedLifetime(directory) {} }
         let count = 3000
         try Rows.build(path, count: count, journal: journal)
         var model: [Int: Row] = [:]
