@@ -50,7 +50,7 @@ struct CacheDemoCommand: ParsableCommand {
         var clock = Stopwatch()
         try ItemRows.build(path, count: rows)
         writeProgress("")
-        let size = fileSize(path)
+        let size = KernelIO.fileBytes(path)
         say.writeLine("tmem cache-demo: SQLite \(SQLiteDatabase.libraryVersion), \(rows) rows with an index in "
             + "\(formatByteCount(size)) (\(String(format1(Double(size) / Double(budget))))x the budget of "
             + "\(formatByteCount(budget))), built in \(clock.lap())")
@@ -92,8 +92,3 @@ struct CacheDemoCommand: ParsableCommand {
 }
 
 func format1(_ value: Double) -> String { "\((value * 10).rounded() / 10)" }
-
-func fileSize(_ path: String) -> Int {
-    var st = stat()
-    return stat(path, &st) == 0 ? Int(st.st_size) : 0
-}

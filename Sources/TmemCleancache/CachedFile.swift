@@ -229,11 +229,11 @@ public final class CachedFile: Sendable {
 
     /// Runs `body` on page `index`'s bytes (zero past the end of the file), under the local cache.
     private func withPage(_ index: Int, _ body: (UnsafeRawBufferPointer) -> Void) throws(TmemError) {
-        if local.withLock({ l in l.use(index, body) }) {
+        // One lock: the page on a hit, else the generation a later insert is checked against.
+        guard let since = local.withLock({ l in l.use(index, body) ? nil : l.generation }) else {
             counters.localHits.add(1, ordering: .relaxed)
             return
         }
-        let since = local.withLock { $0.generation }
         let page = LocalPage(index: index, token: cleancache.token(pool, file: fileKey))
         if cleancache.get(pool, file: fileKey, index: UInt32(truncatingIfNeeded: index), into: page.bytes) {
             counters.cleancacheHits.add(1, ordering: .relaxed)

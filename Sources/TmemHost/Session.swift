@@ -18,8 +18,7 @@ public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
     /// - Parameter bytes: Exactly 16 bytes.
     /// - Returns: The token, or nil for another length.
     public init?(bytes: some Collection<UInt8>) {
-        guard let uuid = PoolUUID(bytes: bytes) else { return nil }
-        let (low, high) = (uuid.low, uuid.high)
+        guard let (low, high) = LittleEndian128.halves(of: bytes) else { return nil }
         self.init(low: low, high: high)
     }
 
@@ -30,7 +29,7 @@ public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The 16 wire bytes.
-    public var bytes: [UInt8] { PoolUUID(low: low, high: high).bytes }
+    public var bytes: [UInt8] { LittleEndian128.bytes(low: low, high: high) }
 
     /// Compares in constant time (no early exit on the first differing byte), so that a client guessing
     /// a token learns nothing from how long the host took to say no.

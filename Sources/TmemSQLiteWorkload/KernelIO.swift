@@ -35,6 +35,12 @@ public enum KernelIO {
         field("/proc/\(pid.map(String.init) ?? "self")/status", "VmRSS:")
     }
 
+    /// The size of `path` in bytes (0 when it cannot be stat'ed).
+    public static func fileBytes(_ path: String) -> Int {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : 0
+    }
+
     /// Bytes of `path` now in the kernel's page cache (mincore over a mapping of it), or nil.
     public static func residentBytes(_ path: String) -> Int? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

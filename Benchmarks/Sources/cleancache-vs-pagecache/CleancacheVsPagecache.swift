@@ -77,7 +77,7 @@ struct Compare: ParsableCommand {
                 + "hit ratio \(percent(t.hitRatio)) vs \(percent(p.hitRatio)), results \(p.checksum == t.checksum ? "identical" : "DIFFER")")
         }
         let (pu, tu, pz, tz) = (pagecache.phases[0], tmem.phases[0], pagecache.phases[1], tmem.phases[1])
-        print("{\"db_bytes\": \(fileBytes(path)), \"rows\": \(rows), \"budget_bytes\": \(budget), "
+        print("{\"db_bytes\": \(KernelIO.fileBytes(path)), \"rows\": \(rows), \"budget_bytes\": \(budget), "
             + "\"pagecache_qps\": \(Int(pu.qps)), \"tmem_qps\": \(Int(tu.qps)), \"qps_ratio\": \(ratio(tu.qps, pu.qps)), "
             + "\"pagecache_read_bytes\": \(pu.readBytes), \"tmem_read_bytes\": \(tu.readBytes), "
             + "\"read_bytes_ratio\": \(ratio(Double(tu.readBytes), Double(pu.readBytes))), "
@@ -96,21 +96,16 @@ struct Compare: ParsableCommand {
         if access(path, R_OK) == 0 {
             let rows = try SQLiteDatabase(path: path, readOnly: true).query("SELECT max(id) + 1 FROM items")
             guard case .integer(let n)? = rows.first?.first else { throw BenchError("\(path) has no items table") }
-            print("using \(path): \(n) rows, \(fileBytes(path) >> 20) MiB")
+            print("using \(path): \(n) rows, \(KernelIO.fileBytes(path) >> 20) MiB")
             return Int(n)
         }
         let rows = (sizeMiB << 20) / 300
         print("building \(path): \(rows) rows...")
         let start = monotonicNanoseconds()
         try ItemRows.build(path, count: rows)
-        print("built \(fileBytes(path) >> 20) MiB in \(Double(monotonicNanoseconds() - start) / 1e9) s")
+        print("built \(KernelIO.fileBytes(path) >> 20) MiB in \(Double(monotonicNanoseconds() - start) / 1e9) s")
         return rows
     }
-}
-
-func fileBytes(_ path: String) -> Int {
-    var st = stat()
-    return stat(path, &st) == 0 ? Int(st.st_size) : 0
 }
 
 func readText(_ path: String) -> String? {
