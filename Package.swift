@@ -43,6 +43,8 @@ let package = Package(
         .library(name: "TmemCleancache", targets: ["TmemCleancache"]),
         .library(name: "TmemSQLite", targets: ["TmemSQLite"]),
         .library(name: "TmemSQLiteWorkload", targets: ["TmemSQLiteWorkload"]),
+        // `tmem run`'s preload library (LD_PRELOAD into the program; docs/RUN.md): libTmemRunPreload.so.
+        .library(name: "TmemRunPreload", type: .dynamic, targets: ["CTmemRunPreload"]),
         .executable(name: "tmem", targets: ["tmem"]),
         .executable(name: "tmemd", targets: ["tmemd"]),
     ],
@@ -77,6 +79,14 @@ let package = Package(
                 "Tmem", "TmemFrontswap", "TmemSwapFile", "CUserfaultfd",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
+        ),
+
+        // `tmem run`: the monitor's C calls and the protocol it shares with the preload library, and the
+        // preload library itself (C, so that it loads into any program without a Swift runtime).
+        .target(name: "CTmemRun", cSettings: [.define("_GNU_SOURCE")]),
+        .target(
+            name: "CTmemRunPreload", dependencies: ["CTmemRun"], cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("pthread")]
         ),
 
         // The kernel's zram, driven as the side-by-side baseline in benchmarks.

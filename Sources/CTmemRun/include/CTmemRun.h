@@ -1,0 +1,148 @@
+// CTmemRun: what `tmem run` (the monitor, in Swift) and its preload library (in C, loaded into the
+// program) say to each other, plus the few system calls the monitor makes that Swift's Glibc module
+// does not offer in a usable shape. No logic lives here beyond flattening the kernel's unions.
+//
+// The conversation (SOCK_SEQPACKET, one message per struct; see docs/RUN.md):
+//   1. The preload library's constructor connects to $TMEM_RUN_SOCKET and sends a hello: kind NEW with
+//      its userfaultfd attached (SCM_RIGHTS) after every exec, or kind FORK with the token it read from
+//      its scratch's id page after a fork (the monitor then sends back the child's userfaultfd, which
+//      the kernel gave the monitor with the FORK event).
+//   2. The monitor answers with a reply once it has registered the program's memory; a non-zero status
+//      makes the library print the monitor's message and end the process.
+//   3. Then the library's helper thread serves requests on the same socket: MOVE pages out of the
+//      program's ranges into the scratch (UFFDIO_MOVE works only from inside the process), and PREPARE /
+//      RESUME a fork when the kernel gives no FORK event.
+#ifndef CTMEMRUN_H
+#define CTMEMRUN_H
+
+#include <linux/userfaultfd.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The environment variable naming the monitor's socket (a path, or "@name" in the abstract namespace).
+#define TMEM_RUN_SOCKET_ENV "TMEM_RUN_SOCKET"
+/// 'TMRN': the first field of every message.
+#define TMEM_RUN_MAGIC 0x544d524eu
+/// Pages one MOVE request carries at most (the scratch has one slot per page, plus the id page).
+#define TMEM_RUN_BATCH 64
+
+enum tmem_run_hello_kind {
+    /// A new program image (after exec, or the first one): its userfaultfd is attached.
+    TMEM_RUN_HELLO_NEW = 1,
+    /// A child after fork: `token` names the mm the monitor learned from the FORK event.
+    TMEM_RUN_HELLO_FORK = 2,
+};
+
+enum tmem_run_hello_flags {
+    /// The userfaultfd was made with UFFD_USER_MODE_ONLY (the kernel refused a full one).
+    TMEM_RUN_USER_MODE_ONLY = 1,
+};
+
+/// Library -> monitor, once per process image (and once per forked child).
+struct tmem_run_hello {
+    uint32_t magic;
+    uint32_t kind;
+    int32_t pid;
+    uint32_t flags;
+    /// The scratch area: page 0 is the id page, pages 1... are MOVE slots.
+    uint64_t scratch;
+    uint64_t scratch_pages;
+    /// The helper thread's stack, never paged.
+    uint64_t stack;
+    uint64_t stack_len;
+    /// For TMEM_RUN_HELLO_FORK: the 8 bytes read from the id page.
+    uint64_t token;
+};
+
+/// Monitor -> library: the answer to a hello. `status` 0: go on; otherwise `message` says why not.
+struct tmem_run_reply {
+    uint32_t magic;
+    int32_t status;
+    uint32_t flags;
+    char message[244];
+};
+
+enum tmem_run_reply_flags {
+    /// The monitor gets no FORK events (no CAP_SYS_PTRACE): before a fork the library must ask for every
+    /// page back (TMEM_RUN_OP_PREPARE_FORK), and the child runs unpaged.
+    TMEM_RUN_NO_FORK_EVENTS = 1,
+};
+
+enum tmem_run_op {
+    /// Move `count` pages (addresses in `addr`) into scratch slots 1...count, after clearing the slots
+    /// the previous MOVE filled. Answered with one result per page: 0 or the errno of UFFDIO_MOVE.
+    TMEM_RUN_OP_MOVE = 1,
+    /// Library -> monitor (the forking thread, on its own connection): a fork without a FORK event is
+    /// about to happen; the monitor brings every page of this process back and stops evicting.
+    TMEM_RUN_OP_PREPARE_FORK = 2,
+    /// Library -> monitor: the fork is done (in the parent); eviction may go on.
+    TMEM_RUN_OP_RESUME = 3,
+};
+
+/// Monitor -> library (helper thread) requests, and library -> monitor notices.
+struct tmem_run_request {
+    uint32_t magic;
+    uint32_t op;
+    uint32_t count;
+    uint32_t reserved;
+    uint64_t addr[TMEM_RUN_BATCH];
+};
+
+/// Library -> monitor answer to a request.
+struct tmem_run_response {
+    uint32_t magic;
+    uint32_t op;
+    uint32_t count;
+    uint32_t reserved;
+    int32_t result[TMEM_RUN_BATCH];
+};
+
+// MARK: - The monitor's side
+
+/// One userfaultfd message, flattened (the kernel's struct uffd_msg is a union).
+struct tmem_run_event {
+    /// UFFD_EVENT_*.
+    uint8_t event;
+    /// PAGEFAULT: flags and address. REMAP: from (address), to, len. REMOVE/UNMAP: start (address), end.
+    uint64_t flags;
+    uint64_t address;
+    uint64_t to;
+    uint64_t len;
+    uint64_t end;
+    /// FORK: the child's new userfaultfd.
+    int32_t fd;
+};
+
+/// Decodes one 32-byte message.
+void tmem_run_decode(const struct uffd_msg *msg, struct tmem_run_event *out);
+
+extern const uint8_t CTmemRun_EVENT_PAGEFAULT;
+extern const uint8_t CTmemRun_EVENT_FORK;
+extern const uint8_t CTmemRun_EVENT_REMAP;
+extern const uint8_t CTmemRun_EVENT_REMOVE;
+extern const uint8_t CTmemRun_EVENT_UNMAP;
+extern const uint64_t CTmemRun_FEATURE_EVENT_FORK;
+extern const uint64_t CTmemRun_FEATURE_EVENT_REMAP;
+extern const uint64_t CTmemRun_FEATURE_EVENT_REMOVE;
+extern const uint64_t CTmemRun_FEATURE_EVENT_UNMAP;
+extern const uint64_t CTmemRun_FEATURE_MOVE;
+
+/// recvmsg(2) of one message of at most `len` bytes, with at most one descriptor (SCM_RIGHTS) stored in
+/// *fd (-1 if none came). Returns the bytes received, 0 at end of stream, or -1 and errno.
+long tmem_run_recv(int sock, void *buf, unsigned long len, int *fd);
+/// sendmsg(2) of one message, with `fd` attached when it is not -1. Returns bytes sent or -1 and errno.
+long tmem_run_send(int sock, const void *buf, unsigned long len, int fd);
+/// The peer's pid from SO_PEERCRED, or -1 and errno.
+int tmem_run_peer_pid(int sock);
+/// process_vm_readv(2) of one remote range into one local buffer.
+long tmem_run_read_remote(int pid, void *local, unsigned long len, uint64_t remote);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // CTMEMRUN_H
