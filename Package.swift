@@ -214,6 +214,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "TmemRunTests", dependencies: ["CTmemRun"]),
         .testTarget(
             name: "TmemReplayTests",
             dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap", "TmemSwapFile", "TmemZcache"]
