@@ -77,9 +77,10 @@ enum tmem_run_op {
     /// the previous MOVE filled. Answered with one result per page: 0 or the errno of UFFDIO_MOVE.
     TMEM_RUN_OP_MOVE = 1,
     /// Library -> monitor (the forking thread, on its own connection): a fork without a FORK event is
-    /// about to happen; the monitor brings every page of this process back and stops evicting.
+    /// about to happen; the monitor brings every page of this process back and stops evicting. `addr[0]`
+    /// is the pid; the answer's `result[0]` is 0 or an errno. Eviction resumes when the connection closes.
     TMEM_RUN_OP_PREPARE_FORK = 2,
-    /// Library -> monitor: the fork is done (in the parent); eviction may go on.
+    /// Reserved: the library ends a prepared fork by closing that connection.
     TMEM_RUN_OP_RESUME = 3,
 };
 
