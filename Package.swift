@@ -45,6 +45,7 @@ let package = Package(
         .library(name: "TmemSQLiteWorkload", targets: ["TmemSQLiteWorkload"]),
         // `tmem run`'s preload library (LD_PRELOAD into the program; docs/RUN.md): libTmemRunPreload.so.
         .library(name: "TmemRunPreload", type: .dynamic, targets: ["CTmemRunPreload"]),
+        .library(name: "TmemRun", targets: ["TmemRun"]),
         .executable(name: "tmem", targets: ["tmem"]),
         .executable(name: "tmemd", targets: ["tmemd"]),
     ],
@@ -88,6 +89,13 @@ let package = Package(
             name: "CTmemRunPreload", dependencies: ["CTmemRun"], cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("pthread")]
         ),
+        .target(
+            name: "TmemRun",
+            dependencies: [
+                "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemPaging", "CTmemRun", "CUserfaultfd",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
 
         // The kernel's zram, driven as the side-by-side baseline in benchmarks.
         .target(name: "TmemZram", dependencies: ["Tmem"]),
@@ -110,7 +118,7 @@ let package = Package(
             dependencies: [
                 "Tmem", "TmemFrontswap", "TmemSwapFile", "TmemZcache", "TmemCompression", "TmemReplay", "TmemZram",
                 "TmemBench", "TmemPaging", "TmemWire", "TmemRemote", "TmemHost", "TmemServer",
-                "TmemCleancache", "TmemSQLite", "TmemSQLiteWorkload",
+                "TmemCleancache", "TmemSQLite", "TmemSQLiteWorkload", "TmemRun",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -214,7 +222,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "TmemRunTests", dependencies: ["CTmemRun"]),
+        .testTarget(name: "TmemRunTests", dependencies: ["CTmemRun", "TmemRun", "Tmem", "TmemZcache"]),
         .testTarget(
             name: "TmemReplayTests",
             dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap", "TmemSwapFile", "TmemZcache"]

@@ -4,7 +4,12 @@
 
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #ifndef UFFD_FEATURE_MOVE
 #define UFFD_FEATURE_MOVE (1 << 16)
@@ -22,7 +27,7 @@ const uint64_t CTmemRun_FEATURE_EVENT_UNMAP = UFFD_FEATURE_EVENT_UNMAP;
 const uint64_t CTmemRun_FEATURE_MOVE = UFFD_FEATURE_MOVE;
 
 _Static_assert(sizeof(struct uffd_msg) == 32, "uffd_msg is 32 bytes");
-_Static_assert(sizeof(struct tmem_run_hello) == 56, "hello layout");
+_Static_assert(sizeof(struct tmem_run_hello) == 64, "hello layout");
 
 void tmem_run_decode(const struct uffd_msg *msg, struct tmem_run_event *out) {
     memset(out, 0, sizeof *out);
@@ -96,8 +101,29 @@ int tmem_run_peer_pid(int sock) {
     return cred.pid;
 }
 
+unsigned tmem_run_peer_uid(int sock) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return (unsigned)-1;
+    return cred.uid;
+}
+
 long tmem_run_read_remote(int pid, void *local, unsigned long len, uint64_t remote) {
     struct iovec l = {.iov_base = local, .iov_len = len};
     struct iovec r = {.iov_base = (void *)(uintptr_t)remote, .iov_len = len};
     return process_vm_readv(pid, &l, 1, &r, 1, 0);
+}
+
+int tmem_run_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int tmem_run_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int tmem_run_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+int tmem_run_accept(int listener) { return accept4(listener, NULL, NULL, SOCK_CLOEXEC); }
+
+uint64_t tmem_run_random64(void) {
+    uint64_t value = 0;
+    if (getrandom(&value, sizeof value, 0) != (ssize_t)sizeof value) return 0;
+    return value;
 }

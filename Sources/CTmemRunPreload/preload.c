@@ -5,9 +5,11 @@
 //     $TMEM_RUN_SOCKET, then waits until the monitor has registered the program's memory;
 //   - a helper thread moves pages the monitor chose to evict out of the program's ranges into a scratch
 //     area (UFFDIO_MOVE, which the kernel allows only from inside the process), where the monitor reads
-//     them with process_vm_readv;
-//   - after a fork, the child reads a token from its scratch's id page (the monitor serves it through the
-//     child's userfaultfd), says hello with it, and gets that userfaultfd back for its own helper thread.
+//     them with process_vm_readv. The scratch is registered with a second userfaultfd of the library's
+//     own (no events, nobody reads it): UFFDIO_MOVE needs its destination registered with the context it
+//     is called on, but not its source, and clearing a scratch registered this way raises no event;
+//   - after a fork, the child reads a token from its id page (the monitor serves it through the child's
+//     userfaultfd), says hello with it, and gets that userfaultfd back, so that it holds it open.
 // Anything it cannot do ends the process with a message on stderr: a program whose pages cannot come
 // back must not run on with wrong bytes.
 #include "CTmemRun.h"
@@ -40,17 +42,23 @@ struct uffdio_move {
 };
 #define UFFDIO_MOVE _IOWR(UFFDIO, 0x05, struct uffdio_move)
 #endif
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE (1 << 16)
+#endif
 
 #define PAGE 4096UL
 #define STACK_BYTES (64UL * 1024)
-#define SCRATCH_PAGES (TMEM_RUN_BATCH + 1)
+#define SCRATCH_PAGES TMEM_RUN_BATCH
 /// Our descriptors sit high, out of the way of programs that expect small numbers to be free.
 #define FD_FLOOR 900
 
 static char g_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static int g_sock = -1;
 static int g_uffd = -1;
+/// The library's own userfaultfd: the scratch is registered with it, and the helper moves pages with it.
+static int g_move_uffd = -1;
 static char *g_scratch;
+static char *g_id;
 static char *g_stack;
 static unsigned g_dirty;
 static uint32_t g_reply_flags;
@@ -101,7 +109,7 @@ static long recv_retrying(int sock, void *buf, unsigned long len, int *fd) {
 static int hello(uint32_t kind, uint32_t flags, uint64_t token, int uffd) {
     struct tmem_run_hello h = {
         .magic = TMEM_RUN_MAGIC, .kind = kind, .pid = (int32_t)getpid(), .flags = flags,
-        .scratch = (uint64_t)(uintptr_t)g_scratch, .scratch_pages = SCRATCH_PAGES,
+        .scratch = (uint64_t)(uintptr_t)g_scratch, .scratch_pages = SCRATCH_PAGES, .id_page = (uint64_t)(uintptr_t)g_id,
         .stack = (uint64_t)(uintptr_t)g_stack, .stack_len = STACK_BYTES, .token = token,
     };
     if (tmem_run_send(g_sock, &h, sizeof h, uffd) != (long)sizeof h) die("cannot send the hello", errno);
@@ -132,8 +140,8 @@ static void *helper(void *unused) {
         if (n != (long)sizeof q || q.magic != TMEM_RUN_MAGIC || q.op != TMEM_RUN_OP_MOVE || q.count > TMEM_RUN_BATCH)
             die("a malformed request from the monitor", n < 0 ? errno : 0);
         if (g_dirty) {
-            // Raises a REMOVE event on the scratch, which the monitor reads and ignores.
-            if (madvise(g_scratch + PAGE, g_dirty * PAGE, MADV_DONTNEED) != 0) die("cannot clear the scratch", errno);
+            // No event: the scratch is registered only with the library's own userfaultfd.
+            if (madvise(g_scratch, SCRATCH_PAGES * PAGE, MADV_DONTNEED) != 0) die("cannot clear the scratch", errno);
             g_dirty = 0;
         }
         memset(&a, 0, sizeof a);
@@ -142,13 +150,26 @@ static void *helper(void *unused) {
         a.count = q.count;
         for (uint32_t i = 0; i < q.count; i++) {
             struct uffdio_move mv = {
-                .dst = (uint64_t)(uintptr_t)(g_scratch + (i + 1) * PAGE), .src = q.addr[i], .len = PAGE, .mode = 0};
-            a.result[i] = ioctl(g_uffd, UFFDIO_MOVE, &mv) == 0 ? 0 : errno;
+                .dst = (uint64_t)(uintptr_t)(g_scratch + i * PAGE), .src = q.addr[i], .len = PAGE, .mode = 0};
+            a.result[i] = ioctl(g_move_uffd, UFFDIO_MOVE, &mv) == 0 ? 0 : errno;
         }
         g_dirty = q.count;
         if (tmem_run_send(g_sock, &a, sizeof a, -1) != (long)sizeof a) die("cannot answer the monitor", errno);
     }
     return NULL;
+}
+
+/// Makes the library's own userfaultfd (MOVE, no events) and registers the scratch with it (write-protect
+/// mode: a missing slot reads as zeros instead of waiting for a handler nobody runs).
+static void open_move_uffd(uint32_t flags) {
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | ((flags & TMEM_RUN_USER_MODE_ONLY) ? UFFD_USER_MODE_ONLY : 0));
+    if (fd < 0) die("cannot make the helper's userfaultfd", errno);
+    struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_MOVE};
+    if (ioctl(fd, UFFDIO_API, &api) != 0) die("this kernel has no UFFDIO_MOVE (Linux 6.8+ is needed)", errno);
+    struct uffdio_register reg = {
+        .range = {.start = (uint64_t)(uintptr_t)g_scratch, .len = SCRATCH_PAGES * PAGE}, .mode = UFFDIO_REGISTER_MODE_WP};
+    if (ioctl(fd, UFFDIO_REGISTER, &reg) != 0) die("cannot register the scratch", errno);
+    g_move_uffd = high_fd(fd);
 }
 
 static void start_helper(void) {
@@ -190,7 +211,8 @@ static void after_fork_child(void) {
     if (g_uffd < 0) return;
     close(g_sock);
     close(g_uffd);
-    g_sock = g_uffd = -1;
+    close(g_move_uffd);  // its context had no FORK feature: the child's scratch is no longer registered
+    g_sock = g_uffd = g_move_uffd = -1;
     if (g_fork_sock >= 0) {
         close(g_fork_sock);
         g_fork_sock = -1;
@@ -198,9 +220,12 @@ static void after_fork_child(void) {
     }
     if (g_reply_flags & TMEM_RUN_NO_FORK_EVENTS) return;  // the child's ranges are plain memory now
     // The id page faults through the child's userfaultfd; the monitor answers with this mm's token.
-    uint64_t token = *(volatile uint64_t *)g_scratch;
+    uint64_t token = *(volatile uint64_t *)g_id;
+    // Dropped again, so that this child's own children fault on it and read their own token.
+    if (madvise(g_id, PAGE, MADV_DONTNEED) != 0) die("cannot clear the id page", errno);
     if (madvise(g_scratch, SCRATCH_PAGES * PAGE, MADV_DONTNEED) != 0) die("cannot clear the scratch", errno);
     g_dirty = 0;
+    open_move_uffd(0);
     g_sock = connect_monitor();
     int fd = hello(TMEM_RUN_HELLO_FORK, 0, token, -1);
     if (fd < 0) die("the monitor sent no userfaultfd for this child", 0);
@@ -227,7 +252,9 @@ __attribute__((constructor)) static void tmem_run_start(void) {
 
     g_scratch = mmap(NULL, SCRATCH_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     g_stack = mmap(NULL, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (g_scratch == MAP_FAILED || g_stack == MAP_FAILED) die("cannot map the scratch", errno);
+    g_id = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (g_scratch == MAP_FAILED || g_stack == MAP_FAILED || g_id == MAP_FAILED) die("cannot map the scratch", errno);
+    open_move_uffd(flags);
 
     g_sock = connect_monitor();
     int extra = hello(TMEM_RUN_HELLO_NEW, flags, 0, uffd);

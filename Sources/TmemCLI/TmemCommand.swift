@@ -13,7 +13,7 @@ public struct TmemCommand: ParsableCommand {
         abstract: "Transcendent memory for Linux userspace: frontswap over compressed RAM, a host, or a swap file.",
         subcommands: [
             DemoCommand.self, ReplayCommand.self, BenchCommand.self, FrontswapDemoCommand.self, GenTraceCommand.self,
-            StatCommand.self, HostDemoCommand.self, HostDemoClientCommand.self, CacheDemoCommand.self,
+            StatCommand.self, HostDemoCommand.self, HostDemoClientCommand.self, CacheDemoCommand.self, RunCommand.self,
         ],
         defaultSubcommand: nil
     )

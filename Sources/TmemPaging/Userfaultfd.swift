@@ -12,11 +12,11 @@ import Tmem
 ///
 /// Callers decide what an error means; the fault path traps on errors that can only come from a bug in
 /// this module (EBADF/EFAULT/EINVAL on our own fd and range), as swift-nio does for "unacceptable errno".
-enum Userfaultfd {
+package enum Userfaultfd {
     /// UFFDIO_API: the handshake every new userfaultfd needs before anything else.
     ///
     /// - Returns: The features the kernel offers (all of them are reported whatever was requested).
-    static func handshake(_ fd: Int32, features: UInt64) -> Result<UInt64, Errno> {
+    package static func handshake(_ fd: Int32, features: UInt64) -> Result<UInt64, Errno> {
         var api = uffdio_api(api: CUserfaultfd_UFFD_API, features: features, ioctls: 0)
         return valueOrErrno { CUserfaultfd_api(fd, &api) }.map { _ in api.features }
     }
@@ -24,7 +24,7 @@ enum Userfaultfd {
     /// UFFDIO_REGISTER over `[start, start+length)`.
     ///
     /// - Returns: The bitmask of range ioctls the kernel supports on it (`1 << _UFFDIO_COPY`, ...).
-    static func register(
+    package static func register(
         _ fd: Int32,
         _ start: UnsafeMutableRawPointer,
         _ length: Int,
@@ -37,13 +37,13 @@ enum Userfaultfd {
     }
 
     /// UFFDIO_UNREGISTER: threads still waiting on faults in the range are woken and retry without us.
-    static func unregister(_ fd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno> {
+    package static func unregister(_ fd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno> {
         var r = range(start, length)
         return valueOrErrno { CUserfaultfd_unregister(fd, &r) }.map { _ in () }
     }
 
     /// UFFDIO_WAKE: wakes threads blocked on faults in the range, resolving nothing (they retry).
-    static func wake(_ fd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno> {
+    package static func wake(_ fd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno> {
         var r = range(start, length)
         return valueOrErrno { CUserfaultfd_wake(fd, &r) }.map { _ in () }
     }
@@ -52,7 +52,7 @@ enum Userfaultfd {
     ///
     /// - Returns: The bytes filled. On failure the kernel may still have filled a prefix: `.failure`
     ///   carries the errno and `filled` how far it got (0 or a multiple of 4096).
-    static func copy(
+    package static func copy(
         _ fd: Int32,
         to destination: UnsafeMutableRawPointer,
         from source: UnsafeRawPointer,
@@ -73,7 +73,7 @@ enum Userfaultfd {
     }
 
     /// UFFDIO_ZEROPAGE: maps the shared zero page at missing pages (no memory is used until written).
-    static func zeroPage(_ fd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int, mode: UInt64) -> Errno? {
+    package static func zeroPage(_ fd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int, mode: UInt64) -> Errno? {
         var request = uffdio_zeropage(range: range(start, length), mode: mode, zeropage: 0)
         let result = CUserfaultfd_zeropage(fd, &request)
         return result == 0 ? nil : Errno.current
@@ -81,14 +81,14 @@ enum Userfaultfd {
 
     /// UFFDIO_POISON (Linux 6.6+): marks missing pages so that an access raises SIGBUS, and wakes the
     /// threads waiting on them: how a page that cannot be brought back fails its faulting access.
-    static func poison(_ fd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int) -> Errno? {
+    package static func poison(_ fd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int) -> Errno? {
         var request = CUserfaultfd_uffdio_poison(range: range(start, length), mode: 0, updated: 0)
         return CUserfaultfd_poison(fd, &request) == 0 ? nil : Errno.current
     }
 
     /// UFFDIO_WRITEPROTECT: `protect` sets userfaultfd write-protection on present pages (a later write
     /// blocks with a WP fault); clearing it also wakes threads blocked on WP faults in the range.
-    static func writeProtect(
+    package static func writeProtect(
         _ fd: Int32,
         _ start: UnsafeMutableRawPointer,
         _ length: Int,

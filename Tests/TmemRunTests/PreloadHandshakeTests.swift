@@ -17,7 +17,7 @@ import Testing
         #expect(hello.magic == TMEM_RUN_MAGIC)
         #expect(hello.kind == UInt32(TMEM_RUN_HELLO_NEW.rawValue))
         #expect(hello.pid == program.pid)
-        #expect(hello.scratchPages == UInt64(TMEM_RUN_BATCH) + 1)
+        #expect(hello.scratchPages == UInt64(TMEM_RUN_BATCH))
         #expect(hello.stackLength > 0)
         #expect(hello.descriptorKind.contains("userfaultfd"), "came with \(hello.descriptorKind)")
         try monitor.reply(status: 0, message: "")

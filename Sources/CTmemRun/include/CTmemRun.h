@@ -5,13 +5,15 @@
 // The conversation (SOCK_SEQPACKET, one message per struct; see docs/RUN.md):
 //   1. The preload library's constructor connects to $TMEM_RUN_SOCKET and sends a hello: kind NEW with
 //      its userfaultfd attached (SCM_RIGHTS) after every exec, or kind FORK with the token it read from
-//      its scratch's id page after a fork (the monitor then sends back the child's userfaultfd, which
-//      the kernel gave the monitor with the FORK event).
+//      its id page after a fork (the monitor then sends back the child's userfaultfd, which the kernel
+//      gave the monitor with the FORK event, so that the child holds its own context open).
 //   2. The monitor answers with a reply once it has registered the program's memory; a non-zero status
 //      makes the library print the monitor's message and end the process.
-//   3. Then the library's helper thread serves requests on the same socket: MOVE pages out of the
-//      program's ranges into the scratch (UFFDIO_MOVE works only from inside the process), and PREPARE /
-//      RESUME a fork when the kernel gives no FORK event.
+//   3. Then the library's helper thread serves MOVE requests on the same socket: it moves pages out of
+//      the program's ranges into its scratch (UFFDIO_MOVE works only from inside the process). It does
+//      so through a second userfaultfd of its own, which has the scratch registered and no events, so
+//      that clearing the scratch raises no event the monitor would have to read.
+//   A fork without FORK events (no CAP_SYS_PTRACE) is prepared on a connection of its own: PREPARE_FORK.
 #ifndef CTMEMRUN_H
 #define CTMEMRUN_H
 
@@ -27,7 +29,7 @@ extern "C" {
 #define TMEM_RUN_SOCKET_ENV "TMEM_RUN_SOCKET"
 /// 'TMRN': the first field of every message.
 #define TMEM_RUN_MAGIC 0x544d524eu
-/// Pages one MOVE request carries at most (the scratch has one slot per page, plus the id page).
+/// Pages one MOVE request carries at most (the scratch has one slot per page).
 #define TMEM_RUN_BATCH 64
 
 enum tmem_run_hello_kind {
@@ -48,9 +50,12 @@ struct tmem_run_hello {
     uint32_t kind;
     int32_t pid;
     uint32_t flags;
-    /// The scratch area: page 0 is the id page, pages 1... are MOVE slots.
+    /// The scratch area: MOVE slots 0..<scratch_pages, registered with the library's own userfaultfd.
     uint64_t scratch;
     uint64_t scratch_pages;
+    /// One page the monitor registers with the program's userfaultfd and never serves but to a forked
+    /// child, with the child's token (so a child can name itself).
+    uint64_t id_page;
     /// The helper thread's stack, never paged.
     uint64_t stack;
     uint64_t stack_len;
@@ -73,8 +78,8 @@ enum tmem_run_reply_flags {
 };
 
 enum tmem_run_op {
-    /// Move `count` pages (addresses in `addr`) into scratch slots 1...count, after clearing the slots
-    /// the previous MOVE filled. Answered with one result per page: 0 or the errno of UFFDIO_MOVE.
+    /// Move `count` pages (addresses in `addr`) into scratch slots 0..<count, after clearing every slot.
+    /// Answered with one result per page: 0 or the errno of UFFDIO_MOVE.
     TMEM_RUN_OP_MOVE = 1,
     /// Library -> monitor (the forking thread, on its own connection): a fork without a FORK event is
     /// about to happen; the monitor brings every page of this process back and stops evicting. `addr[0]`
@@ -139,8 +144,20 @@ long tmem_run_recv(int sock, void *buf, unsigned long len, int *fd);
 long tmem_run_send(int sock, const void *buf, unsigned long len, int fd);
 /// The peer's pid from SO_PEERCRED, or -1 and errno.
 int tmem_run_peer_pid(int sock);
+/// The peer's uid from SO_PEERCRED, or (unsigned)-1 and errno.
+unsigned tmem_run_peer_uid(int sock);
 /// process_vm_readv(2) of one remote range into one local buffer.
 long tmem_run_read_remote(int pid, void *local, unsigned long len, uint64_t remote);
+/// pidfd_open(2): a descriptor that polls readable when the process ends. -1 and errno on failure.
+int tmem_run_pidfd_open(int pid);
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are re-parented to the caller.
+int tmem_run_set_child_subreaper(void);
+/// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK).
+int tmem_run_eventfd(void);
+/// accept4(2) with SOCK_CLOEXEC.
+int tmem_run_accept(int listener);
+/// 64 random bits from getrandom(2) (0 if it fails).
+uint64_t tmem_run_random64(void);
 
 #ifdef __cplusplus
 }

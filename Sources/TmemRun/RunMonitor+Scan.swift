@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CUserfaultfd
+import Tmem
+import TmemPaging
+
+extension RunMonitor {
+    /// Registers every process's new mappings, samples the tree's resident memory, and sets the paged
+    /// pages' limit to the budget less what the tree holds unpaged (libraries, small mappings, stacks).
+    func scan() {
+        var residentPages = 0
+        for process in processes.withLock({ Array($0.values) }) {
+            let pid = process.state.withLock { g -> Int32 in
+                guard !g.ended, g.pid > 0 else { return 0 }
+                registerNewMappings(process, &g)
+                return g.pid
+            }
+            if pid > 0, let pages = ProcFiles.residentPages(of: pid) { residentPages += pages }
+        }
+        guard residentPages > 0 else { return }
+        counters.sampleResident(residentPages * 4096)
+        let unpaged = max(0, residentPages - resident.load(ordering: .relaxed))
+        limit.store(max(configuration.budgetBytes / 4096 - unpaged, 2 * batchPages), ordering: .relaxed)
+    }
+
+    /// Registers the parts of the process's private anonymous mappings (at least the threshold large) that
+    /// are not registered yet, and adopts their present pages as resident (under the process's lock).
+    func registerNewMappings(_ process: TrackedProcess, _ g: inout TrackedProcess.Guarded) {
+        guard let mappings = ProcFiles.mappings(of: g.pid) else { return }
+        for mapping in mappings
+        where mapping.isPrivateAnonymousReadWrite && mapping.end - mapping.start >= UInt64(configuration.thresholdBytes) {
+            for gap in g.pages.registered.gaps(in: mapping.start, mapping.end) {
+                for part in g.refused.gaps(in: gap.start, gap.end) {
+                    let start = UnsafeMutableRawPointer(bitPattern: UInt(part.start))!
+                    let length = Int(part.end - part.start)
+                    switch Userfaultfd.register(process.uffd, start, length, mode: CUserfaultfd_REGISTER_MODE_MISSING) {
+                    case .success:
+                        g.pages.registered.insert(part.start, part.end)
+                        for page in ProcFiles.presentPages(of: g.pid, part.start, part.end) ?? [] {
+                            g.pages.adoptPresent(page)
+                        }
+                    case .failure:
+                        g.refused.insert(part.start, part.end)
+                    }
+                }
+            }
+        }
+        settle(&g)
+    }
+}
