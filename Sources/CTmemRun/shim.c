@@ -37,6 +37,7 @@ void tmem_run_decode(const struct uffd_msg *msg, struct tmem_run_event *out) {
     case UFFD_EVENT_PAGEFAULT:
         out->flags = msg->arg.pagefault.flags;
         out->address = msg->arg.pagefault.address;
+        out->tid = msg->arg.pagefault.feat.ptid;
         break;
     case UFFD_EVENT_FORK:
         out->fd = (int32_t)msg->arg.fork.ufd;

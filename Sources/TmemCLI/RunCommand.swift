@@ -125,7 +125,7 @@ struct RunCommand: ParsableCommand {
             eviction, \(s.directReclaims) for room (direct reclaims), \(s.budgetOverruns) served over budget
               evictions \(s.evictions) in \(s.batches) batches (\(s.evictionsToDisk) to disk, \(s.evictionsRefused) refused \
             by the kernel, clean ones skipped: 0, every eviction stores); compression \(format1(s.compressionRatio))x, \
-            pool \(mib(s.poolBytes)); disk \(s.diskReads) pages read, \(s.diskWrites) written
+            pool peak \(mib(s.poolBytes)); disk \(s.diskReads) pages read, \(s.diskWrites) written
               processes \(s.processes) (\(s.forks) forks, \(s.execs) execs); \(s.droppedPages) pages dropped by the program, \
             \(s.remaps) remaps
 

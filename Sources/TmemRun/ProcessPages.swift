@@ -155,6 +155,7 @@ struct ProcessPages: Sendable {
         } else {
             for page in first..<(first + count) { if let state = states[page] { moved.append((page, state)) } }
         }
+        moved.sort { $0.0 < $1.0 }  // the moved pages keep their order among themselves, at the FIFO's tail
         for (page, _) in moved { states.removeValue(forKey: page) }
         for (page, state) in moved {
             let destination = page - first + target

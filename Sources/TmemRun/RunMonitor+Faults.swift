@@ -21,6 +21,7 @@ extension RunMonitor {
     /// and none read while an eviction batch is in flight (docs/RUN.md, "Order").
     func readLoop(_ process: TrackedProcess) {
         var message = uffd_msg()
+        var placement = ReaderPlacement()
         while true {
             let (ended, paused, pidFD) = process.state.withLock { ($0.ended, $0.pages.batchInFlight, $0.pidFD) }
             if ended || stopping.load(ordering: .acquiring) {
@@ -58,6 +59,9 @@ extension RunMonitor {
                 }
                 var event = tmem_run_event()
                 tmem_run_decode(&message, &event)
+                if event.event == CTmemRun_EVENT_PAGEFAULT {
+                    placement.follow(thread: event.tid, now: Self.monotonicNanoseconds())
+                }
                 let failure = handle(event, process, &g)
                 if failure == nil && !g.pages.deferred.isEmpty { return retryDeferred(process, &g, overBudget: false) }
                 return failure

@@ -86,6 +86,7 @@ extension RunMonitor {
         }
         let events =
             CTmemRun_FEATURE_EVENT_REMAP | CTmemRun_FEATURE_EVENT_REMOVE | CTmemRun_FEATURE_EVENT_UNMAP
+            | CUserfaultfd_FEATURE_THREAD_ID
         var noForkEvents = !configuration.forkEvents
         var handshake = Userfaultfd.handshake(uffd, features: events | (noForkEvents ? 0 : CTmemRun_FEATURE_EVENT_FORK))
         if case .failure(let error) = handshake, error.rawValue == EPERM, !noForkEvents {

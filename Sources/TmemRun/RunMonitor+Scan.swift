@@ -18,6 +18,7 @@ extension RunMonitor {
             }
             if pid > 0, let pages = ProcFiles.residentPages(of: pid) { residentPages += pages }
         }
+        sampleBackend()
         guard residentPages > 0 else { return }
         counters.sampleResident(residentPages * 4096)
         let unpaged = max(0, residentPages - resident.load(ordering: .relaxed))

@@ -71,13 +71,19 @@ final class RunMonitor: @unchecked Sendable {
     let report: @Sendable (String) -> Void
     /// Called on the reclaimer thread every `nanoseconds` with the statistics (`--stats-every`).
     let interval: (nanoseconds: UInt64, call: @Sendable (RunStatistics) -> Void)?
+    /// The backend's memory and the bytes it holds before and after compression.
+    let backendUsage: @Sendable () -> (pool: Int, original: Int, compressed: Int)
+    /// Sampled at each scan: the peak pool memory, and the last sample that held pages (for the ratio).
+    let usage = Mutex((peakPool: 0, original: 0, compressed: 0))
 
     init(
         configuration: RunConfiguration, store: PageStore,
         interval: (nanoseconds: UInt64, call: @Sendable (RunStatistics) -> Void)?,
+        backendUsage: @escaping @Sendable () -> (pool: Int, original: Int, compressed: Int),
         report: @escaping @Sendable (String) -> Void
     ) throws(RunError) {
         self.configuration = configuration
+        self.backendUsage = backendUsage
         self.store = store
         self.report = report
         self.interval = interval
@@ -132,6 +138,18 @@ final class RunMonitor: @unchecked Sendable {
         while let thread = threads.withLock({ $0.popLast() }) { pthread_join(thread, nil) }
     }
 
+    /// Samples the backend's usage (each scan).
+    func sampleBackend() {
+        let now = backendUsage()
+        usage.withLock {
+            $0.peakPool = max($0.peakPool, now.pool)
+            if now.original > 0 {
+                $0.original = now.original
+                $0.compressed = now.compressed
+            }
+        }
+    }
+
     /// A snapshot of the statistics.
     func statistics() -> RunStatistics {
         var s = counters.snapshot()
@@ -142,6 +160,11 @@ final class RunMonitor: @unchecked Sendable {
         let frontswap = store.counters
         s.diskReads = frontswap.diskLoads
         s.diskWrites = s.evictionsToDisk + frontswap.repatriatedPages
+        usage.withLock {
+            s.poolBytes = $0.peakPool
+            s.originalBytes = $0.original
+            s.compressedBytes = $0.compressed
+        }
         return s
     }
 

@@ -24,7 +24,6 @@ public final class RunSession: Sendable {
     private let monitor: RunMonitor
     private let store: PageStore
     private let preloadLibrary: String
-    private let backendUsage: @Sendable () -> (pool: Int, original: Int, compressed: Int)
 
     /// Prepares a run.
     ///
@@ -50,19 +49,13 @@ public final class RunSession: Sendable {
         store = try PageStore(
             backend: backend, slots: configuration.swapSlots, swapFile: configuration.swapFile,
             directory: configuration.swapDirectory)
-        self.backendUsage = backendUsage
         self.preloadLibrary = preloadLibrary
-        let usage = backendUsage
         monitor = try RunMonitor(
-            configuration: configuration, store: store,
-            interval: interval.map { interval in
-                (interval.nanoseconds, { statistics in interval.call(Self.adding(usage(), to: statistics)) })
-            },
-            report: report)
+            configuration: configuration, store: store, interval: interval, backendUsage: backendUsage, report: report)
     }
 
     /// The statistics so far.
-    public func statistics() -> RunStatistics { Self.adding(backendUsage(), to: monitor.statistics()) }
+    public func statistics() -> RunStatistics { monitor.statistics() }
 
     /// Runs `command` (searched in $PATH) and waits for its whole process tree.
     ///
@@ -151,16 +144,6 @@ public final class RunSession: Sendable {
         let rc = posix_spawnp(&pid, command[0], nil, &attributes, argv, envp)
         guard rc == 0 else { throw .setup("cannot run \(command[0]): \(describeErrno(rc))") }
         return pid
-    }
-
-    private static func adding(_ usage: (pool: Int, original: Int, compressed: Int), to statistics: RunStatistics)
-        -> RunStatistics
-    {
-        var s = statistics
-        s.poolBytes = usage.pool
-        s.originalBytes = usage.original
-        s.compressedBytes = usage.compressed
-        return s
     }
 }
 

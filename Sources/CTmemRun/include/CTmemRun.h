@@ -121,6 +121,8 @@ struct tmem_run_event {
     uint64_t end;
     /// FORK: the child's new userfaultfd.
     int32_t fd;
+    /// PAGEFAULT with UFFD_FEATURE_THREAD_ID: the faulting thread.
+    uint32_t tid;
 };
 
 /// Decodes one 32-byte message.
