@@ -120,7 +120,7 @@ struct RunCommand: ParsableCommand {
         return """
             tmem run: \(ending) after \(format1(seconds)) s; budget \(mib(s.budgetBytes)): peak RSS \(mib(s.peakResidentBytes)), \
             mean \(mib(s.meanResidentBytes)) (\(s.residentSamples) samples)
-              faults \(s.faults): \(s.zeroFills) zero-filled, \(s.memoryLoads) from memory, \(s.diskLoads) from disk; \
+              faults \(s.faults): \(s.zeroFills) zero-filled, \(s.memoryLoads) from memory, \(s.diskLoads) from disk (\(s.readaheadPages) read ahead); \
             service p50 \(us(s.faultP50Nanoseconds)), p99 \(us(s.faultP99Nanoseconds)); waited \(s.waitsForEviction) for an \
             eviction, \(s.directReclaims) for room (direct reclaims), \(s.budgetOverruns) served over budget
               evictions \(s.evictions) in \(s.batches) batches (\(s.evictionsToDisk) to disk, \(s.evictionsRefused) refused \

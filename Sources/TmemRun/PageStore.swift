@@ -11,7 +11,9 @@ import TmemSwapFile
 /// backend refuses it or its reclaimer repatriates it.
 ///
 /// Slots are reference-counted: after a fork, parent and child share the pages stored before it (a stored
-/// page never changes; a new eviction takes a new slot). Thread-safe.
+/// page never changes; a new eviction takes a new slot). A slot can be *staged*: reserved and served from
+/// the caller's buffer until ``commitStaged()`` compresses and stores it, so that an eviction batch is
+/// committed to the page tables before its pages are compressed (off the processes' locks). Thread-safe.
 final class PageStore: Sendable {
     private let frontswap: Frontswap
     private let reclaimer: Reclaimer
@@ -24,6 +26,10 @@ final class PageStore: Sendable {
         var free: [Int] = []
         var next = 0
         var inUse = 0
+        /// Staged slots: the address of their bytes until committed (addresses, so the table is Sendable).
+        var staged: [Int: UInt] = [:]
+        /// Pages the store refused for good (the swap file full or failing): kept here, uncompressed.
+        var kept: [Int: UInt] = [:]
     }
 
     /// Opens the store.
@@ -59,11 +65,12 @@ final class PageStore: Sendable {
         self.slots = Mutex(SlotTable(references: [UInt16](repeating: 0, count: slots)))
     }
 
-    /// Stores a page in a new slot.
+    /// Reserves a slot and serves it from `bytes` (4096 bytes that stay valid and unchanged until
+    /// ``commitStaged()`` returns).
     ///
-    /// - Returns: The slot (holding one reference), or nil when no slot is free or the device failed.
-    func store(_ page: UnsafeRawBufferPointer) -> (slot: Int?, onDisk: Bool, error: String?) {
-        let slot = slots.withLock { table -> Int? in
+    /// - Returns: The slot (holding one reference), or nil when every slot is taken.
+    func stage(_ bytes: UnsafeRawPointer) -> Int? {
+        slots.withLock { table -> Int? in
             let slot: Int
             if let reused = table.free.popLast() {
                 slot = reused
@@ -75,23 +82,62 @@ final class PageStore: Sendable {
             }
             table.references[slot] = 1
             table.inUse += 1
+            table.staged[slot] = UInt(bitPattern: bytes)
             return slot
         }
-        guard let slot else { return (nil, false, "the swap file is full (\(slotCount) pages)") }
-        do {
-            let result = try frontswap.store(area, offset: PageOffset(slot), page: page)
-            if case .tmem = result { return (slot, false, nil) }
-            return (slot, true, nil)
-        } catch {
-            freeSlot(slot)
-            return (nil, false, error.message)
+    }
+
+    /// Compresses and stores every staged slot; slots released meanwhile are skipped and freed. A page the
+    /// store refuses is kept uncompressed in the monitor's memory (nothing is lost).
+    ///
+    /// - Returns: Pages written to the swap file, and pages kept in memory because the store failed.
+    func commitStaged() -> (onDisk: Int, kept: Int, firstError: String?) {
+        let staged = slots.withLock { $0.staged }
+        var onDisk = 0
+        var kept = 0
+        var firstError: String?
+        for (slot, address) in staged {
+            let bytes = UnsafeRawPointer(bitPattern: address)!
+            let live = slots.withLock { $0.references[slot] > 0 }
+            var stored = false
+            if live {
+                do {
+                    if case .disk = try frontswap.store(area, offset: PageOffset(slot), page: UnsafeRawBufferPointer(start: bytes, count: 4096)) {
+                        onDisk += 1
+                    }
+                    stored = true
+                } catch {
+                    firstError = firstError ?? error.message
+                }
+            }
+            let free = slots.withLock { table -> Bool in
+                table.staged[slot] = nil
+                if table.references[slot] == 0 {
+                    return true
+                }
+                if !stored {
+                    let copy = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+                    copy.copyMemory(from: bytes, byteCount: 4096)
+                    table.kept[slot] = UInt(bitPattern: copy)
+                    kept += 1
+                }
+                return false
+            }
+            if free { freeSlot(slot) }
         }
+        return (onDisk, kept, firstError)
     }
 
     /// Copies a stored page into `page`.
     ///
     /// - Returns: Whether it came from the swap file; throws when it cannot be brought back.
     func load(_ slot: Int, into page: UnsafeMutableRawBufferPointer) throws(RunError) -> Bool {
+        let local = slots.withLock { table -> Bool in
+            guard let address = table.staged[slot] ?? table.kept[slot] else { return false }
+            page.baseAddress!.copyMemory(from: UnsafeRawPointer(bitPattern: address)!, byteCount: 4096)
+            return true
+        }
+        if local { return false }
         let result: LoadResult
         do {
             result = try frontswap.load(area, offset: PageOffset(slot), into: page)
@@ -126,7 +172,8 @@ final class PageStore: Sendable {
         let last = slots.withLock { table -> Bool in
             precondition(table.references[slot] > 0, "release of a free slot")
             table.references[slot] -= 1
-            return table.references[slot] == 0
+            // A staged slot is freed by commitStaged(), which may be storing it right now.
+            return table.references[slot] == 0 && table.staged[slot] == nil
         }
         if last { freeSlot(slot) }
     }
@@ -137,8 +184,15 @@ final class PageStore: Sendable {
     /// The frontswap counters (disk loads, repatriated pages...).
     var counters: FrontswapCounters { frontswap.counters }
 
+    /// Pages kept uncompressed because the store refused them.
+    var keptPages: Int { slots.withLock { $0.kept.count } }
+
     /// Stops the reclaimer and empties the area (the file, unnamed, goes with its descriptor).
     func close() {
+        slots.withLock { table in
+            for (_, address) in table.kept { UnsafeMutableRawPointer(bitPattern: address)!.deallocate() }
+            table.kept = [:]
+        }
         reclaimer.stop()
         _ = try? frontswap.invalidateArea(area)
     }
@@ -146,6 +200,7 @@ final class PageStore: Sendable {
     private func freeSlot(_ slot: Int) {
         _ = try? frontswap.invalidatePage(area, offset: PageOffset(slot))
         slots.withLock { table in
+            if let address = table.kept.removeValue(forKey: slot) { UnsafeMutableRawPointer(bitPattern: address)!.deallocate() }
             table.references[slot] = 0
             table.free.append(slot)
             table.inUse -= 1

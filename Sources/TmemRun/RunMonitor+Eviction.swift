@@ -7,9 +7,9 @@ import TmemPaging
 
 extension RunMonitor {
     /// The reclaimer: every scan interval it registers new mappings and measures the tree's resident
-    /// memory (which sets the paged pages' limit); whenever the paged pages pass the high watermark (one
-    /// batch below the limit), or a fault waits for room, it evicts batches until they are below the low
-    /// watermark (three batches below), then serves the waiting faults.
+    /// memory (which sets the paged pages' limit); whenever the paged pages pass the high watermark (a
+    /// reader wakes it then), or a fault waits for room, it evicts batches until they are below the low
+    /// watermark, then serves the waiting faults.
     func reclaimLoop() {
         var lastScan: UInt64 = 0
         var lastInterval = Self.monotonicNanoseconds()
@@ -35,11 +35,11 @@ extension RunMonitor {
     }
 
     private func evictWhileAboveWatermarks() {
-        let high = { max(self.limit.load(ordering: .relaxed) - self.batchPages, 1) }
-        let low = { max(self.limit.load(ordering: .relaxed) - 3 * self.batchPages, 0) }
-        guard resident.load(ordering: .relaxed) > high() || roomWanted.load(ordering: .acquiring) else { return }
+        defer { reclaiming.store(false, ordering: .relaxed) }
+        guard resident.load(ordering: .relaxed) > highWatermark || roomWanted.load(ordering: .acquiring) else { return }
+        reclaiming.store(true, ordering: .relaxed)
         var stalled = false
-        while !stopping.load(ordering: .acquiring) && resident.load(ordering: .relaxed) > low() {
+        while !stopping.load(ordering: .acquiring) && resident.load(ordering: .relaxed) > lowWatermark {
             guard let victim = largestEvictable(), evictBatch(from: victim) > 0 else {
                 stalled = true
                 break
@@ -95,13 +95,12 @@ extension RunMonitor {
         counters.add(counters.batches)
         var moved = [Bool](repeating: false, count: pages.count)
         var slots = [Int?](repeating: nil, count: pages.count)
-        var onDisk = [Bool](repeating: false, count: pages.count)
         let buffer = batchBuffer
         if tmem_run_send(helper, &request, UInt(MemoryLayout<tmem_run_request>.size), -1) < 0 {
-            return finish(process, pages: pages, moved: moved, slots: slots, onDisk: onDisk)
+            return finish(process, pages: pages, moved: moved, slots: slots)
         }
         guard let results = awaitResponse(helper, pidFD: pidFD, count: pages.count) else {
-            return finish(process, pages: pages, moved: moved, slots: slots, onDisk: onDisk)
+            return finish(process, pages: pages, moved: moved, slots: slots)
         }
         for i in pages.indices {
             moved[i] = results[i] == 0
@@ -121,18 +120,23 @@ extension RunMonitor {
             if n != length {
                 // The pages are out of the program and cannot be read: it must not run on without them.
                 let code = errno
-                _ = finish(process, pages: pages, moved: moved, slots: slots, onDisk: onDisk, readFailed: true)
+                _ = finish(process, pages: pages, moved: moved, slots: slots, readFailed: true)
                 end(process, reason: "its evicted pages could not be read from its scratch: \(describeErrno(code))")
                 return 0
             }
             i = j + 1
         }
+        // Staged, not yet compressed: the batch is committed (and the reader goes on) first.
         for k in pages.indices where moved[k] {
-            let stored = store.store(UnsafeRawBufferPointer(rebasing: buffer[(k * 4096)..<((k + 1) * 4096)]))
-            slots[k] = stored.slot
-            onDisk[k] = stored.onDisk
+            slots[k] = store.stage(UnsafeRawPointer(buffer.baseAddress! + k * 4096))
         }
-        return finish(process, pages: pages, moved: moved, slots: slots, onDisk: onDisk)
+        let evicted = finish(process, pages: pages, moved: moved, slots: slots)
+        let committed = store.commitStaged()
+        counters.add(counters.evictionsToDisk, committed.onDisk)
+        if committed.kept > 0, let error = committed.firstError {
+            report("tmem run: \(committed.kept) evicted pages are kept uncompressed in the monitor: \(error)")
+        }
+        return evicted
     }
 
     /// Waits for the helper's answer; while waiting, faults waiting for room are served over the budget
@@ -162,7 +166,7 @@ extension RunMonitor {
 
     /// Commits a batch under the process's lock, serves its waiting faults, and wakes its reader.
     private func finish(
-        _ process: TrackedProcess, pages: [UInt64], moved: [Bool], slots: [Int?], onDisk: [Bool], readFailed: Bool = false
+        _ process: TrackedProcess, pages: [UInt64], moved: [Bool], slots: [Int?], readFailed: Bool = false
     ) -> Int {
         var evicted = 0
         let fatal = process.state.withLock { g -> String? in
@@ -174,13 +178,12 @@ extension RunMonitor {
                 case .stored:
                     evicted += 1
                     counters.add(counters.evictions)
-                    if onDisk[k] { counters.add(counters.evictionsToDisk) }
                 case .keptResident:
                     break
                 case .discarded:
                     if let slot = slots[k] { store.release(slot) }
                 case .restore(let page):
-                    // The store refused it (disk full): the bytes go back where they were.
+                    // No slot for it (the swap file is full): the bytes go back where they were.
                     let address = UnsafeMutableRawPointer(bitPattern: UInt(page << 12))!
                     let copied = Userfaultfd.copy(
                         process.uffd, to: address, from: batchBuffer.baseAddress! + k * 4096, length: 4096, mode: 0)

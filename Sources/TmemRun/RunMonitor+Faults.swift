@@ -81,7 +81,8 @@ extension RunMonitor {
             if process.isLibraryArea(address) { return serveLibraryPage(process, address) }
             let started = Self.monotonicNanoseconds()
             let page = address >> 12
-            switch serve(page, process, &g, overBudget: false) {
+            let service = serve(page, process, &g, overBudget: false)
+            switch service {
             case .served:
                 counters.recordLatency(Self.monotonicNanoseconds() - started)
             case .dropped:
@@ -143,33 +144,62 @@ extension RunMonitor {
         return nil
     }
 
-    /// Serves one fault if it can (under the process's lock).
+    /// Serves one fault if it can (under the process's lock), with the pages after it in the same state
+    /// when the process reads (or writes) sequentially: stored ones loaded, never-touched ones zero-filled,
+    /// up to the readahead window, in one UFFDIO_COPY.
     func serve(_ page: UInt64, _ process: TrackedProcess, _ g: inout TrackedProcess.Guarded, overBudget: Bool)
         -> FaultService
     {
-        let source: UnsafeRawPointer
-        var fromDisk = false
-        var fromStore = false
-        switch g.pages.decide(page) {
-        case .wait:
-            return .waitingForEviction
-        case .fillZeros(let newlyResident):
-            if newlyResident && !overBudget && !hasRoom() { return .waitingForRoom }
-            source = UnsafeRawPointer(zeroPage.baseAddress!)
+        let decision = g.pages.decide(page)
+        if decision == .wait { return .waitingForEviction }
+        if decision != .fillZeros(newlyResident: false) && !overBudget && !hasRoom() { return .waitingForRoom }
+        // The run: this page, then the following ones that are in the same state, as far as the window,
+        // the budget and the buffer allow.
+        var room = overBudget ? Int.max : limit.load(ordering: .relaxed) - resident.load(ordering: .relaxed)
+        let window = min(g.readahead.window(for: page), Self.readaheadPages)
+        var slots: [Int] = []
+        var count = 1
+        switch decision {
         case .load(let slot):
-            if !overBudget && !hasRoom() { return .waitingForRoom }
-            do {
-                fromDisk = try store.load(slot, into: process.fillBuffer)
-            } catch {
-                kill(&g, "\(error)")
-                return .dropped
+            slots.append(slot)
+            while count < window && room > count, case .load(let next) = g.pages.decide(page + UInt64(count)) {
+                slots.append(next)
+                count += 1
             }
-            fromStore = true
+        case .fillZeros(newlyResident: true):
+            while count < window && room > count, g.pages.decide(page + UInt64(count)) == .fillZeros(newlyResident: true) {
+                count += 1
+            }
+        default:
+            break
+        }
+        room = 0
+        let source: UnsafeRawPointer
+        var fromDisk = 0
+        if slots.isEmpty {
+            source = UnsafeRawPointer(zeroPages.baseAddress!)
+        } else {
+            for (i, slot) in slots.enumerated() {
+                do {
+                    let page = UnsafeMutableRawBufferPointer(rebasing: process.fillBuffer[(i * 4096)..<((i + 1) * 4096)])
+                    if try store.load(slot, into: page) { fromDisk += 1 }
+                } catch {
+                    kill(&g, "\(error)")
+                    return .dropped
+                }
+            }
             source = UnsafeRawPointer(process.fillBuffer.baseAddress!)
         }
         let address = UnsafeMutableRawPointer(bitPattern: UInt(page << 12))!
-        let copied = Userfaultfd.copy(process.uffd, to: address, from: source, length: 4096, mode: 0)
-        if let error = copied.error {
+        var copied = Userfaultfd.copy(process.uffd, to: address, from: source, length: count * 4096, mode: 0)
+        if count > 1, copied.filled == 0, let error = copied.error, error.rawValue == ENOENT || error.rawValue == EFAULT {
+            // The kernel checks the whole run first: one past the end of the mapping fails it all.
+            count = 1
+            copied = Userfaultfd.copy(process.uffd, to: address, from: source, length: 4096, mode: 0)
+        }
+        // A run's tail may fail (a page there got mapped meanwhile, the mapping ends): its prefix stands.
+        let filled = copied.filled / 4096
+        if let error = copied.error, filled == 0 {
             switch error.rawValue {
             case EEXIST:
                 // Mapped already (another thread's fault on it was served first): wake the waiters.
@@ -183,17 +213,24 @@ extension RunMonitor {
                 return .dropped
             }
         }
-        if let slot = g.pages.filled(page) { store.release(slot) }
-        settle(&g)
-        if !fromStore {
-            counters.add(counters.zeroFills)
-        } else if fromDisk {
-            counters.add(counters.diskLoads)
-        } else {
-            counters.add(counters.memoryLoads)
+        let served = max(filled, 1)
+        for i in 0..<served {
+            if let slot = g.pages.filled(page + UInt64(i)) { store.release(slot) }
         }
+        g.readahead.served(page, count: served)
+        settle(&g)
+        if slots.isEmpty {
+            counters.add(counters.zeroFills, served)
+        } else {
+            counters.add(counters.diskLoads, min(fromDisk, served))
+            counters.add(counters.memoryLoads, served - min(fromDisk, served))
+        }
+        if served > 1 { counters.add(counters.readaheadPages, served - 1) }
         return .served
     }
+
+    /// The largest readahead run, in pages (128 KiB, as the paging layer's).
+    static let readaheadPages = 32
 
     /// The library's id page (a forked child asking for its token); nothing else of the library faults.
     private func serveLibraryPage(_ process: TrackedProcess, _ address: UInt64) -> String? {
@@ -247,7 +284,26 @@ extension RunMonitor {
 
     /// Adds the table's change of resident pages to the total.
     func settle(_ g: inout TrackedProcess.Guarded) {
-        resident.wrappingAdd(g.pages.takeResidentDelta(), ordering: .relaxed)
+        let delta = g.pages.takeResidentDelta()
+        let now = resident.wrappingAdd(delta, ordering: .relaxed).newValue
+        // kswapd's wake-up: past the high watermark, the reclaimer starts before any fault needs room.
+        if delta > 0 && now > highWatermark && !reclaiming.load(ordering: .relaxed) {
+            reclaiming.store(true, ordering: .relaxed)
+            signal(reclaimWakeFD)
+        }
+    }
+
+    /// The watermarks (pages): eviction starts above the high one and goes on down to the low one,
+    /// kswapd-style. The gap, at least 4 batches and 1/32 of the limit, is the headroom faults use while
+    /// the reclaimer works ahead of them.
+    var highWatermark: Int {
+        let limit = limit.load(ordering: .relaxed)
+        return max(limit - max(2 * batchPages, limit / 64), 1)
+    }
+
+    var lowWatermark: Int {
+        let limit = limit.load(ordering: .relaxed)
+        return max(limit - max(6 * batchPages, limit / 16), 0)
     }
 
     /// Whether one more paged page fits in the budget.

@@ -54,13 +54,16 @@ final class RunMonitor: @unchecked Sendable {
     /// Set by a reader whose fault waits for room; cleared by the reclaimer when it served them.
     let roomWanted = Atomic<Bool>(false)
     let stopping = Atomic<Bool>(false)
+    /// Set while the reclaimer evicts (or has been woken to): readers past the high watermark wake it once.
+    let reclaiming = Atomic<Bool>(false)
     /// The abstract socket's name, "@..." (what $TMEM_RUN_SOCKET says).
     let socketName: String
     let listener: Int32
     /// Wakes the listener and the reclaimer.
     let stopFD: Int32
     let reclaimWakeFD: Int32
-    let zeroPage: UnsafeMutableRawBufferPointer
+    /// Zeros for one readahead run.
+    let zeroPages: UnsafeMutableRawBufferPointer
     let processes = Mutex<[UInt64: TrackedProcess]>([:])
     let threads = Mutex<[pthread_t]>([])
     let nextID = Atomic<UInt64>(1)
@@ -111,15 +114,15 @@ final class RunMonitor: @unchecked Sendable {
         }
         stopFD = tmem_run_eventfd()
         reclaimWakeFD = tmem_run_eventfd()
-        zeroPage = .allocate(byteCount: 4096, alignment: 4096)
-        zeroPage.initializeMemory(as: UInt8.self, repeating: 0)
+        zeroPages = .allocate(byteCount: Self.readaheadPages * 4096, alignment: 4096)
+        zeroPages.initializeMemory(as: UInt8.self, repeating: 0)
     }
 
     deinit {
         close(listener)
         close(stopFD)
         close(reclaimWakeFD)
-        zeroPage.deallocate()
+        zeroPages.deallocate()
         batchBuffer.deallocate()
     }
 
@@ -173,8 +176,7 @@ final class RunMonitor: @unchecked Sendable {
     /// Ends a process's service: its pages are forgotten and its slots released. With a `reason`, the
     /// process is killed first (it must not run on with pages that cannot come back), and the reason
     /// printed.
-    func end(_ process: TrackedProcess, reason: String?, file: StaticString = #file, line: UInt = #line) {
-        if Self.debug { report("tmem run debug: end \(process.id) pid \(process.state.withLock { $0.pid }) at \(line): \(reason ?? "-")") }
+    func end(_ process: TrackedProcess, reason: String?) {
         let (slots, pid) = process.state.withLock { g -> ([Int], Int32) in
             guard !g.retired else { return ([], 0) }
             g.retired = true
@@ -229,7 +231,6 @@ final class RunMonitor: @unchecked Sendable {
         _ = write(fd, &one, 8)
     }
 
-    static let debug = getenv("TMEM_RUN_DEBUG") != nil
 
     static func monotonicNanoseconds() -> UInt64 {
         var now = timespec()

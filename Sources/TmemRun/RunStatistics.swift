@@ -7,6 +7,8 @@ public struct RunStatistics: Sendable, Equatable {
     public var zeroFills = 0
     public var memoryLoads = 0
     public var diskLoads = 0
+    /// Pages served ahead of a fault, in the same run (counted in the three figures above).
+    public var readaheadPages = 0
     /// Faults that waited for the page's eviction batch to finish.
     public var waitsForEviction = 0
     /// Faults that waited for the reclaimer to make room (it fell behind: `direct_reclaims`).
@@ -64,7 +66,7 @@ public struct RunStatistics: Sendable, Equatable {
             ("budget_bytes", Double(budgetBytes)), ("paged_limit_bytes", Double(pagedLimitBytes)),
             ("resident_pages", Double(residentPages)), ("stored_pages", Double(storedPages)),
             ("faults", Double(faults)), ("faults_zero", Double(zeroFills)), ("faults_memory", Double(memoryLoads)),
-            ("faults_disk", Double(diskLoads)), ("waits_for_eviction", Double(waitsForEviction)),
+            ("faults_disk", Double(diskLoads)), ("readahead_pages", Double(readaheadPages)), ("waits_for_eviction", Double(waitsForEviction)),
             ("direct_reclaims", Double(directReclaims)), ("budget_overruns", Double(budgetOverruns)),
             ("evictions", Double(evictions)), ("evictions_to_disk", Double(evictionsToDisk)),
             ("evictions_refused", Double(evictionsRefused)), ("clean_evictions_skipped", 0),
@@ -85,6 +87,7 @@ final class RunCounters: Sendable {
     let zeroFills = Atomic<Int>(0)
     let memoryLoads = Atomic<Int>(0)
     let diskLoads = Atomic<Int>(0)
+    let readaheadPages = Atomic<Int>(0)
     let waitsForEviction = Atomic<Int>(0)
     let directReclaims = Atomic<Int>(0)
     let budgetOverruns = Atomic<Int>(0)
@@ -122,6 +125,7 @@ final class RunCounters: Sendable {
         s.zeroFills = zeroFills.load(ordering: .relaxed)
         s.memoryLoads = memoryLoads.load(ordering: .relaxed)
         s.diskLoads = diskLoads.load(ordering: .relaxed)
+        s.readaheadPages = readaheadPages.load(ordering: .relaxed)
         s.waitsForEviction = waitsForEviction.load(ordering: .relaxed)
         s.directReclaims = directReclaims.load(ordering: .relaxed)
         s.budgetOverruns = budgetOverruns.load(ordering: .relaxed)

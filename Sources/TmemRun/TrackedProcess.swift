@@ -21,7 +21,7 @@ final class TrackedProcess: @unchecked Sendable {
     let stackLength: UInt64
     /// Written to wake the reader: the batch finished, the process was ended, or its pid became known.
     let wakeFD: Int32
-    /// One page-aligned buffer for the reader's fills, used only under the lock.
+    /// A page-aligned buffer for the reader's fills (one readahead run), used only under the lock.
     let fillBuffer: UnsafeMutableRawBufferPointer
 
     /// Everything the lock protects.
@@ -44,6 +44,7 @@ final class TrackedProcess: @unchecked Sendable {
         var refused = AddressRanges()
         /// When each waiting fault was first read (for the latency histogram).
         var waitingSince: [UInt64: UInt64] = [:]
+        var readahead = Readahead()
     }
 
     let state: Mutex<Guarded>
@@ -59,7 +60,7 @@ final class TrackedProcess: @unchecked Sendable {
         let fd = tmem_run_eventfd()
         guard fd >= 0 else { throw .setup("cannot make an eventfd: \(String(cString: strerror(errno)))") }
         wakeFD = fd
-        fillBuffer = .allocate(byteCount: 4096, alignment: 4096)
+        fillBuffer = .allocate(byteCount: RunMonitor.readaheadPages * 4096, alignment: 4096)
         state = Mutex(Guarded())
     }
 
@@ -91,4 +92,20 @@ final class TrackedProcess: @unchecked Sendable {
             || (address >= idPage && address < idPage + 4096)
             || (address >= stack && address < stack + stackLength)
     }
+}
+
+/// A process's sequential-access detector: a fault just after the last run served doubles the window (up
+/// to the largest run), any other fault starts again from one page.
+struct Readahead {
+    private var next: UInt64 = 0
+    private var window = 1
+
+    /// The run length to serve for a fault on `page`.
+    mutating func window(for page: UInt64) -> Int {
+        window = page == next ? min(window * 2, 1 << 10) : 1
+        return window
+    }
+
+    /// Records the run served.
+    mutating func served(_ page: UInt64, count: Int) { next = page + UInt64(count) }
 }
