@@ -222,7 +222,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "TmemRunTests", dependencies: ["CTmemRun", "TmemRun", "Tmem", "TmemTestKit"]),
+        .testTarget(name: "TmemRunTests", dependencies: ["CTmemRun", "TmemRun", "Tmem", "TmemTestKit", "TmemSwapFile"]),
         .testTarget(
             name: "TmemReplayTests",
             dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap", "TmemSwapFile", "TmemZcache"]

@@ -13,6 +13,7 @@
 // Anything it cannot do ends the process with a message on stderr: a program whose pages cannot come
 // back must not run on with wrong bytes.
 #include "CTmemRun.h"
+#include "registration.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -61,6 +62,7 @@ static char *g_scratch;
 static char *g_id;
 static char *g_stack;
 static unsigned g_dirty;
+static size_t g_threshold = 128UL << 10;
 static uint32_t g_reply_flags;
 static pthread_mutex_t g_fork_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_fork_sock = -1;
@@ -208,6 +210,7 @@ static void after_fork_parent(void) {
 }
 
 static void after_fork_child(void) {
+    tmem_run_registration_stop();  // the inherited descriptor is the parent's
     if (g_uffd < 0) return;
     close(g_sock);
     close(g_uffd);
@@ -230,6 +233,7 @@ static void after_fork_child(void) {
     int fd = hello(TMEM_RUN_HELLO_FORK, 0, token, -1);
     if (fd < 0) die("the monitor sent no userfaultfd for this child", 0);
     g_uffd = high_fd(fd);
+    tmem_run_registration_start(g_uffd, g_threshold);
     start_helper();
 }
 
@@ -260,6 +264,9 @@ __attribute__((constructor)) static void tmem_run_start(void) {
     int extra = hello(TMEM_RUN_HELLO_NEW, flags, 0, uffd);
     if (extra >= 0) close(extra);
     g_uffd = uffd;
+    const char *threshold = getenv(TMEM_RUN_THRESHOLD_ENV);
+    if (threshold && *threshold) g_threshold = strtoul(threshold, NULL, 10);
+    tmem_run_registration_start(g_uffd, g_threshold);
     if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) die("cannot register fork handlers", 0);
     start_helper();
 }

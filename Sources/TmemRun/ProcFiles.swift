@@ -18,6 +18,16 @@ struct Mapping: Equatable, Sendable {
         guard permissions == "rw-p", inode == 0 else { return false }
         return name.isEmpty || name == "[heap]" || name.hasPrefix("[anon:")
     }
+
+    /// Private anonymous memory reserved without access (`---p`): glibc's thread arenas (64 MiB each,
+    /// made accessible piece by piece with mprotect), runtimes' heap reservations. Registered ahead, since
+    /// a part that mprotect opens keeps its registration and so faults from its first touch.
+    var isPrivateAnonymousReservation: Bool {
+        permissions == "---p" && inode == 0 && (name.isEmpty || name.hasPrefix("[anon:"))
+    }
+
+    /// What the monitor registers (at least the threshold large).
+    var isPaged: Bool { isPrivateAnonymousReadWrite || isPrivateAnonymousReservation }
 }
 
 /// Reading a process's /proc files: its mappings, which of its pages are present, its resident size.

@@ -23,7 +23,9 @@ extension RunMonitor {
         var message = uffd_msg()
         var placement = ReaderPlacement()
         while true {
-            let (ended, paused, pidFD) = process.state.withLock { ($0.ended, $0.pages.batchInFlight, $0.pidFD) }
+            let (ended, paused, pidFD, retry) = process.state.withLock {
+                ($0.ended, $0.pages.batchInFlight, $0.pidFD, $0.retryAfterChange)
+            }
             if ended || stopping.load(ordering: .acquiring) {
                 end(process, reason: nil)
                 return
@@ -33,10 +35,23 @@ extension RunMonitor {
                 pollfd(fd: process.wakeFD, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: pidFD, events: Int16(POLLIN), revents: 0),
             ]
-            if poll(&fds, 3, -1) < 0 {
+            let ready = poll(&fds, 3, retry && !paused ? 1 : -1)
+            if ready < 0 {
                 if errno == EINTR { continue }
                 end(process, reason: "the monitor cannot poll its userfaultfd: \(describeErrno(errno))")
                 return
+            }
+            if ready == 0 {
+                let fatal = process.state.withLock { g -> String? in
+                    guard !g.ended, !g.pages.batchInFlight else { return nil }
+                    g.retryAfterChange = false
+                    return retryDeferred(process, &g, overBudget: false)
+                }
+                if let fatal {
+                    end(process, reason: fatal)
+                    return
+                }
+                continue
             }
             if fds[1].revents != 0 { process.drainWake() }
             if fds[2].revents != 0 {
@@ -97,6 +112,7 @@ extension RunMonitor {
                 signal(reclaimWakeFD)
             case .waitingForChange:
                 postpone(page, since: started, &g)
+                g.retryAfterChange = true
             }
             return nil
         case CTmemRun_EVENT_FORK:
@@ -136,7 +152,10 @@ extension RunMonitor {
             case .waitingForRoom:
                 g.pages.deferFault(page)
                 roomWanted.store(true, ordering: .releasing)
-            case .waitingForEviction, .waitingForChange:
+            case .waitingForChange:
+                g.pages.deferFault(page)
+                g.retryAfterChange = true
+            case .waitingForEviction:
                 g.pages.deferFault(page)
             }
             if g.ended { return nil }

@@ -30,7 +30,7 @@ extension RunMonitor {
     func registerNewMappings(_ process: TrackedProcess, _ g: inout TrackedProcess.Guarded) {
         guard let mappings = ProcFiles.mappings(of: g.pid) else { return }
         for mapping in mappings
-        where mapping.isPrivateAnonymousReadWrite && mapping.end - mapping.start >= UInt64(configuration.thresholdBytes) {
+        where mapping.isPaged && mapping.end - mapping.start >= UInt64(configuration.thresholdBytes) {
             for gap in g.pages.registered.gaps(in: mapping.start, mapping.end) {
                 for part in g.refused.gaps(in: gap.start, gap.end) {
                     let start = UnsafeMutableRawPointer(bitPattern: UInt(part.start))!

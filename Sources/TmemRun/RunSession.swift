@@ -118,12 +118,13 @@ public final class RunSession: Sendable {
             if line.hasPrefix("LD_PRELOAD=") {
                 let existing = line.dropFirst("LD_PRELOAD=".count)
                 if !existing.isEmpty { preload += ":" + existing }
-            } else if !line.hasPrefix(TMEM_RUN_SOCKET_ENV + "=") {
+            } else if !line.hasPrefix(TMEM_RUN_SOCKET_ENV + "=") && !line.hasPrefix(TMEM_RUN_THRESHOLD_ENV + "=") {
                 environment.append(line)
             }
         }
         environment.append("LD_PRELOAD=\(preload)")
         environment.append("\(TMEM_RUN_SOCKET_ENV)=\(monitor.socketName)")
+        environment.append("\(TMEM_RUN_THRESHOLD_ENV)=\(monitor.configuration.thresholdBytes)")
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -44,6 +44,10 @@ final class TrackedProcess: @unchecked Sendable {
         var refused = AddressRanges()
         /// When each waiting fault was first read (for the latency histogram).
         var waitingSince: [UInt64: UInt64] = [:]
+        /// A deferred fault got EAGAIN (the program's mappings were changing): the reader retries it
+        /// within a millisecond even if no message comes, since the kernel ends `mmap_changing` only when
+        /// the program's thread wakes after its event was read, which can be after the reader looked.
+        var retryAfterChange = false
         var readahead = Readahead()
     }
 

@@ -27,6 +27,8 @@ extern "C" {
 
 /// The environment variable naming the monitor's socket (a path, or "@name" in the abstract namespace).
 #define TMEM_RUN_SOCKET_ENV "TMEM_RUN_SOCKET"
+/// The environment variable giving `--threshold` in bytes: the library registers allocations that large.
+#define TMEM_RUN_THRESHOLD_ENV "TMEM_RUN_THRESHOLD"
 /// 'TMRN': the first field of every message.
 #define TMEM_RUN_MAGIC 0x544d524eu
 /// Pages one MOVE request carries at most (the scratch has one slot per page).
