@@ -43,6 +43,8 @@ let package = Package(
         .library(name: "TmemCleancache", targets: ["TmemCleancache"]),
         .library(name: "TmemSQLite", targets: ["TmemSQLite"]),
         .library(name: "TmemSQLiteWorkload", targets: ["TmemSQLiteWorkload"]),
+        // The programs `tmem run` is tested and benchmarked with, and a sampler of a process tree's memory.
+        .library(name: "TmemRunWorkloads", targets: ["TmemRunWorkloads"]),
         // `tmem run`'s preload library (LD_PRELOAD into the program; docs/RUN.md): libTmemRunPreload.so.
         .library(name: "TmemRunPreload", type: .dynamic, targets: ["CTmemRunPreload"]),
         .library(name: "TmemRun", targets: ["TmemRun"]),
@@ -137,6 +139,7 @@ let package = Package(
         .target(name: "CSQLite", linkerSettings: [.linkedLibrary(":libsqlite3.so.0")]),
         .target(name: "TmemSQLite", dependencies: ["Tmem", "TmemCleancache", "CSQLite"]),
         .target(name: "TmemSQLiteWorkload", dependencies: ["Tmem", "TmemSQLite"]),
+        .target(name: "TmemRunWorkloads", dependencies: ["CTmemRun"]),
         .target(
             name: "TmemServer",
             dependencies: [
@@ -222,7 +225,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "TmemRunTests", dependencies: ["CTmemRun", "TmemRun", "Tmem", "TmemTestKit", "TmemSwapFile"]),
+        .testTarget(
+            name: "TmemRunTests", dependencies: ["CTmemRun", "TmemRun", "TmemRunWorkloads", "Tmem", "TmemTestKit", "TmemSwapFile"]),
         .testTarget(
             name: "TmemReplayTests",
             dependencies: ["TmemReplay", "Tmem", "TmemTestKit", "TmemFrontswap", "TmemSwapFile", "TmemZcache"]

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,10 @@ static size_t g_threshold = 128UL << 10;
 static uint32_t g_reply_flags;
 static pthread_mutex_t g_fork_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_fork_sock = -1;
+/// Posted once the hello is answered: the helper thread starts before the hello, so that its start
+/// (glibc touches heap memory there, such as the locale's) faults while no batch can be in flight, and
+/// it takes requests only after.
+static sem_t g_ready;
 
 static void die(const char *what, int code) {
     char line[400];
@@ -132,6 +137,9 @@ static void *helper(void *unused) {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    while (sem_wait(&g_ready) != 0) {
+        if (errno != EINTR) die("the helper thread cannot wait for the hello", errno);
+    }
     struct tmem_run_request q;
     struct tmem_run_response a;
     for (;;) {
@@ -175,6 +183,7 @@ static void open_move_uffd(uint32_t flags) {
 }
 
 static void start_helper(void) {
+    if (sem_init(&g_ready, 0, 0) != 0) die("cannot make the helper's semaphore", errno);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstack(&attr, g_stack, STACK_BYTES);
@@ -229,12 +238,13 @@ static void after_fork_child(void) {
     if (madvise(g_scratch, SCRATCH_PAGES * PAGE, MADV_DONTNEED) != 0) die("cannot clear the scratch", errno);
     g_dirty = 0;
     open_move_uffd(0);
+    start_helper();
     g_sock = connect_monitor();
     int fd = hello(TMEM_RUN_HELLO_FORK, 0, token, -1);
     if (fd < 0) die("the monitor sent no userfaultfd for this child", 0);
     g_uffd = high_fd(fd);
     tmem_run_registration_start(g_uffd, g_threshold);
-    start_helper();
+    sem_post(&g_ready);
 }
 
 // MARK: - start
@@ -260,6 +270,7 @@ __attribute__((constructor)) static void tmem_run_start(void) {
     if (g_scratch == MAP_FAILED || g_stack == MAP_FAILED || g_id == MAP_FAILED) die("cannot map the scratch", errno);
     open_move_uffd(flags);
 
+    start_helper();
     g_sock = connect_monitor();
     int extra = hello(TMEM_RUN_HELLO_NEW, flags, 0, uffd);
     if (extra >= 0) close(extra);
@@ -268,5 +279,5 @@ __attribute__((constructor)) static void tmem_run_start(void) {
     if (threshold && *threshold) g_threshold = strtoul(threshold, NULL, 10);
     tmem_run_registration_start(g_uffd, g_threshold);
     if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) die("cannot register fork handlers", 0);
-    start_helper();
+    sem_post(&g_ready);
 }

@@ -86,6 +86,19 @@ enum ProcFiles {
         return Int(String(decoding: fields[1], as: UTF8.self))
     }
 
+    /// The proportional set size of `pid` in pages (the `Pss:` line of /proc/PID/smaps_rollup: a page
+    /// shared by n processes counts 1/n in each), or nil if it is gone. It walks the page tables: dearer
+    /// than statm, so it is read only while processes may share pages.
+    static func proportionalPages(of pid: Int32) -> Int? {
+        guard let bytes = read("/proc/\(pid)/smaps_rollup") else { return nil }
+        for line in bytes.split(separator: UInt8(ascii: "\n")) where line.starts(with: Array("Pss:".utf8)) {
+            let fields = line.split(separator: UInt8(ascii: " "))
+            guard fields.count >= 2, let kilobytes = Int(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+            return kilobytes / 4
+        }
+        return nil
+    }
+
     /// The present pages of `[start, end)` in `pid`, from /proc/PID/pagemap (bit 63 of each 8-byte entry),
     /// as page numbers; nil if the file cannot be read.
     static func presentPages(of pid: Int32, _ start: UInt64, _ end: UInt64) -> [UInt64]? {

@@ -99,8 +99,20 @@ extension RunMonitor {
         if tmem_run_send(helper, &request, UInt(MemoryLayout<tmem_run_request>.size), -1) < 0 {
             return finish(process, pages: pages, moved: moved, slots: slots)
         }
-        guard let results = awaitResponse(helper, pidFD: pidFD, count: pages.count) else {
-            return finish(process, pages: pages, moved: moved, slots: slots)
+        let answer = awaitResponse(helper, pidFD: pidFD, count: pages.count)
+        guard case .answered(let results) = answer else {
+            let evicted = finish(process, pages: pages, moved: moved, slots: slots)
+            // Some pages may be out of the program already, and a late answer would be taken for the next
+            // request's: it must not run on.
+            switch answer {
+            case .silent:
+                end(process, reason: "its helper thread did not answer an eviction request for \(Self.helperPatienceMilliseconds / 1000) s")
+            case .malformed:
+                end(process, reason: "its helper thread answered an eviction request with a malformed message")
+            default:
+                break
+            }
+            return evicted
         }
         for i in pages.indices {
             moved[i] = results[i] == 0
@@ -139,16 +151,33 @@ extension RunMonitor {
         return evicted
     }
 
+    /// What came of an eviction request.
+    private enum HelperAnswer {
+        case answered([Int32])
+        /// The process ended, or the monitor is stopping.
+        case gone
+        case malformed
+        /// No answer within ``helperPatienceMilliseconds``.
+        case silent
+    }
+
+    /// How long the reclaimer waits for a helper's answer before it ends the process. The helper only
+    /// moves pages (microseconds); one that does not answer is stopped (SIGSTOP) or stuck on a fault that
+    /// no reader will read while its batch is in flight.
+    static let helperPatienceMilliseconds = 10_000
+
     /// Waits for the helper's answer; while waiting, faults waiting for room are served over the budget
     /// every 20 ms, so that a process whose helper is slow (stopped, say) does not stall the others.
-    private func awaitResponse(_ helper: Int32, pidFD: Int32, count: Int) -> [Int32]? {
+    private func awaitResponse(_ helper: Int32, pidFD: Int32, count: Int) -> HelperAnswer {
         var fds = [pollfd(fd: helper, events: Int16(POLLIN), revents: 0), pollfd(fd: pidFD, events: Int16(POLLIN), revents: 0)]
+        let deadline = Self.monotonicNanoseconds() + UInt64(Self.helperPatienceMilliseconds) * 1_000_000
         while true {
             let ready = poll(&fds, 2, 20)
             if ready < 0 && errno == EINTR { continue }
-            if ready < 0 || fds[1].revents != 0 || stopping.load(ordering: .acquiring) { return nil }
+            if ready < 0 || fds[1].revents != 0 || stopping.load(ordering: .acquiring) { return .gone }
             if ready == 0 {
                 if roomWanted.load(ordering: .acquiring) { serveWaitingFaults(overBudget: true) }
+                if Self.monotonicNanoseconds() > deadline { return .silent }
                 continue
             }
             break
@@ -158,10 +187,10 @@ extension RunMonitor {
         let n = tmem_run_recv(helper, &response, UInt(MemoryLayout<tmem_run_response>.size), &fd)
         if fd >= 0 { close(fd) }
         guard n == MemoryLayout<tmem_run_response>.size, response.magic == TMEM_RUN_MAGIC, Int(response.count) == count
-        else { return nil }
-        return withUnsafeBytes(of: &response.result) { raw in
+        else { return n == 0 ? .gone : .malformed }
+        return .answered(withUnsafeBytes(of: &response.result) { raw in
             (0..<count).map { raw.load(fromByteOffset: $0 * 4, as: Int32.self) }
-        }
+        })
     }
 
     /// Commits a batch under the process's lock, serves its waiting faults, and wakes its reader.

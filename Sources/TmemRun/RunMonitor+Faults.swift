@@ -154,6 +154,8 @@ extension RunMonitor {
                 roomWanted.store(true, ordering: .releasing)
             case .waitingForChange:
                 g.pages.deferFault(page)
+                // The reader may be asleep in poll without a timeout (this runs on the reclaimer too).
+                if !g.retryAfterChange { process.wake() }
                 g.retryAfterChange = true
             case .waitingForEviction:
                 g.pages.deferFault(page)

@@ -8,15 +8,25 @@ import TmemPaging
 extension RunMonitor {
     /// Registers every process's new mappings, samples the tree's resident memory, and sets the paged
     /// pages' limit to the budget less what the tree holds unpaged (libraries, small mappings, stacks).
+    ///
+    /// With more than one process the tree's memory is the sum of proportional sizes, not of resident
+    /// ones: after a fork without exec, parent and child share pages copy-on-write, which resident sizes
+    /// count twice. The monitor's own count holds them twice as well, so the limit (budget − (tree −
+    /// count)) keeps the tree's real memory within the budget; and a copy-on-write break, which no
+    /// userfaultfd event reports, shows up at the next scan as memory the count does not hold.
     func scan() {
         var residentPages = 0
-        for process in processes.withLock({ Array($0.values) }) {
+        let tracked = processes.withLock({ Array($0.values) })
+        let proportional = tracked.count > 1
+        for process in tracked {
             let pid = process.state.withLock { g -> Int32 in
                 guard !g.ended, g.pid > 0 else { return 0 }
                 registerNewMappings(process, &g)
                 return g.pid
             }
-            if pid > 0, let pages = ProcFiles.residentPages(of: pid) { residentPages += pages }
+            if pid > 0, let pages = proportional ? ProcFiles.proportionalPages(of: pid) : ProcFiles.residentPages(of: pid) {
+                residentPages += pages
+            }
         }
         sampleBackend()
         guard residentPages > 0 else { return }

@@ -125,6 +125,9 @@ public final class RunSession: Sendable {
         environment.append("LD_PRELOAD=\(preload)")
         environment.append("\(TMEM_RUN_SOCKET_ENV)=\(monitor.socketName)")
         environment.append("\(TMEM_RUN_THRESHOLD_ENV)=\(monitor.configuration.thresholdBytes)")
+        // Every symbol bound at load: a lazy binding by the library's helper thread would read the
+        // dynamic linker's tables on the heap, whose page may be in the very batch the helper is moving.
+        if !environment.contains(where: { $0.hasPrefix("LD_BIND_NOW=") }) { environment.append("LD_BIND_NOW=1") }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

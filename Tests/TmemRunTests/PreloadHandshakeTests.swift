@@ -5,6 +5,7 @@ import Musl
 #endif
 import CTmemRun
 import Testing
+import TmemRunWorkloads
 
 /// The preload library's side of `tmem run`'s protocol, with this test standing in for the monitor:
 /// a real program (`/bin/echo`, `/bin/sleep`) is started with `libTmemRunPreload.so` preloaded and
@@ -169,11 +170,6 @@ final class StandInMonitor {
 }
 
 /// How a spawned program ended.
-enum ProgramEnd: Equatable {
-    case exited(Int32)
-    case signalled(Int32)
-}
-
 /// A program started with posix_spawn, its stderr in a pipe.
 final class SpawnedProgram {
     let pid: Int32

@@ -5,6 +5,7 @@ import Musl
 #endif
 import Testing
 import Tmem
+import TmemRunWorkloads
 import TmemSwapFile
 import TmemTestKit
 
@@ -52,13 +53,7 @@ import TmemTestKit
         let scratch = TemporaryDirectory(prefix: "tmem-run-sort")
         let input = scratch.file("lines")
         var random = seededGenerator("tmem run sort input", default: 0x50_27)
-        var text: [UInt8] = []
-        text.reserveCapacity(40 << 20)
-        let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789".utf8)
-        for _ in 0..<700_000 {
-            for _ in 0..<(24 + Int(random.next() % 40)) { text.append(letters[Int(random.next() % 36)]) }
-            text.append(10)
-        }
+        let text = Workloads.sortInput(lines: 700_000, seed: random.next())
         try writeWholeFile(input, text)
         // Its buffer (64 MiB) is far above the budget, so the whole input is held and sorted in memory.
         try checkPagedRunMatchesUnpaged("sort", ["sort", "-S", "64M", "--parallel=2", input], scratch: scratch)

@@ -1,9 +1,10 @@
-/// The scripts the real-program tests run: each builds more memory than its budget will allow and prints
-/// checksums of everything it built, so that one wrong byte anywhere changes the output.
-enum Workloads {
+/// The programs `tmem run`'s real-program tests and the `run-vs-kernel` benchmark run: each builds more
+/// memory than its budget will allow and prints checksums of everything it built, so that one wrong byte
+/// anywhere changes the output.
+public enum Workloads {
     /// Lists of strings and ints, a dict, a bytearray, and numpy arrays when numpy is there; every
     /// structure is read back after everything has been built (so its pages were evicted and come back).
-    static let listsDictsArrays = """
+    public static let listsDictsArrays = """
         import hashlib
         n = 250_000
         words = [("%08x" % ((i * 2654435761) & 0xffffffff)) * 3 for i in range(n)]
@@ -30,7 +31,7 @@ enum Workloads {
 
     /// Four threads (numpy releases the GIL, so they fault in parallel), each rewriting an array of its
     /// own and its interleaved elements of one shared array, reading the whole shared array each round.
-    static let threads = """
+    public static let threads = """
         import hashlib, threading
         import numpy
         T = 4
@@ -51,9 +52,11 @@ enum Workloads {
         print("shared", hashlib.sha256(shared.tobytes()).hexdigest())
         """
 
-    /// A fork without exec (the child reads and changes its copy of the parent's memory; the parent's copy
-    /// must not change), then subprocesses: fork and exec of sort, and a shell pipeline.
-    static let fork = """
+    /// A fork without exec (the child reads all of its copy of the parent's memory and changes a little of
+    /// it; the parent's copy must not change), then subprocesses: fork and exec of sort, and a shell
+    /// pipeline. (A child that rewrote all it inherited would double the memory behind the monitor's back:
+    /// docs/RUN.md, "Fork".)
+    public static let fork = """
         import hashlib, os, subprocess, sys
         blob = bytearray(b"".join((i * 2654435761 & 0xffffffff).to_bytes(4, "little") * 4 for i in range(1_500_000)))
         words = ["%d-%x" % (i, i * i) for i in range(250_000)]
@@ -65,8 +68,8 @@ enum Workloads {
         if pid == 0:
             os.close(r)
             seen = digest()
-            blob[::4096] = b"c" * len(blob[::4096])
-            words[::3] = ["child"] * len(words[::3])
+            blob[::65536] = b"c" * len(blob[::65536])
+            words[::97] = ["child"] * len(words[::97])
             os.write(w, ("child saw %s, then %s\\n" % (seen, digest())).encode())
             os._exit(0)
         os.close(w)
@@ -86,7 +89,7 @@ enum Workloads {
 
     /// An in-memory database (its pages in SQLite's page cache, on glibc's heap), an index, and queries
     /// over all of it.
-    static let sqlite = """
+    public static let sqlite = """
         CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 600000)
         INSERT INTO t SELECT i, (i * 2654435761) % 1000003,
@@ -100,4 +103,25 @@ enum Workloads {
         SELECT count(*), sum(length(a.v) + b.id) FROM t AS a JOIN t AS b ON a.id = b.k WHERE a.id % 7 = 0;
         SELECT v FROM t ORDER BY v DESC LIMIT 3;
         """
+
+    /// Lines of 24 to 63 random letters and digits (about 44 bytes each), the same for the same seed:
+    /// the input of the `sort` workload.
+    public static func sortInput(lines: Int, seed: UInt64) -> [UInt8] {
+        var state = seed
+        func next() -> UInt64 {  // SplitMix64
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(lines * 44)
+        for _ in 0..<lines {
+            for _ in 0..<(24 + Int(next() % 40)) { text.append(letters[Int(next() % 36)]) }
+            text.append(10)
+        }
+        return text
+    }
 }
