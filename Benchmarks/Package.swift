@@ -6,6 +6,9 @@
 // tmemd vs redis-server, 4 KiB put/get over TCP and a Unix socket (build tmemd first: `swift build -c release`
 // in the root; redis-server is optional, `apt-get install redis-server`):
 //                                 swift run -c release remote-vs-redis ../../shared/corpus/dev-pages.bin.zst
+// Unmodified programs (python3, sort, sqlite3, perl) under `tmem run` vs the kernel's memory cgroup with zram
+// swap, at a quarter of each program's peak (build tmem first: `swift build -c release` in the root):
+//                                 swift run -c release run-vs-kernel
 // SQLite point lookups on a 1 GiB database at a 256 MiB budget, kernel page cache vs tmem VFS over cleancache:
 //                                 swift run -c release cleancache-vs-pagecache
 import PackageDescription
@@ -48,6 +51,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "run-vs-kernel",
+            dependencies: [
+                "BenchProcess",
+                .product(name: "TmemRunWorkloads", package: "Tmem"),
+                .product(name: "TmemZram", package: "Tmem"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(

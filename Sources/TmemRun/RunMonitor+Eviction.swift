@@ -40,7 +40,9 @@ extension RunMonitor {
         reclaiming.store(true, ordering: .relaxed)
         var stalled = false
         while !stopping.load(ordering: .acquiring) && resident.load(ordering: .relaxed) > lowWatermark {
-            guard let victim = largestEvictable(), evictBatch(from: victim) > 0 else {
+            // The largest first; when its batch is refused whole (pages it shares copy-on-write with a
+            // forked child give EBUSY), the next one.
+            guard evictionCandidates().contains(where: { evictBatch(from: $0) > 0 }) else {
                 stalled = true
                 break
             }
@@ -52,17 +54,20 @@ extension RunMonitor {
         serveWaitingFaults(overBudget: stalled)
     }
 
-    /// The process with the most resident pages that can be evicted from now.
-    private func largestEvictable() -> TrackedProcess? {
-        var best: (TrackedProcess, Int)?
-        for process in processes.withLock({ Array($0.values) }) {
-            let count = process.state.withLock { g in
-                g.ended || g.helper < 0 || g.pid <= 0 || g.pages.holdEviction ? 0 : g.pages.residentCount
+    /// The processes with resident pages that can be evicted from now, the most resident first; those
+    /// whose last batch was refused whole come last, within ``refusedBackoffNanoseconds`` of it.
+    private func evictionCandidates() -> [TrackedProcess] {
+        let now = Self.monotonicNanoseconds()
+        return processes.withLock({ Array($0.values) }).map { process in
+            process.state.withLock { g in
+                let count = g.ended || g.helper < 0 || g.pid <= 0 || g.pages.holdEviction ? 0 : g.pages.residentCount
+                return (process, count, g.refusedUntil > now)
             }
-            if count > 0 && count > (best?.1 ?? 0) { best = (process, count) }
-        }
-        return best?.0
+        }.filter { $0.1 > 0 }.sorted { ($0.2 ? 0 : 1, $0.1) > ($1.2 ? 0 : 1, $1.1) }.map(\.0)
     }
+
+    /// How long a process whose batch was refused whole goes to the end of the reclaimer's list.
+    static let refusedBackoffNanoseconds: UInt64 = 50_000_000
 
     /// Serves every process's waiting faults that fit (all of them with `overBudget`).
     func serveWaitingFaults(overBudget: Bool) {
@@ -117,6 +122,9 @@ extension RunMonitor {
         for i in pages.indices {
             moved[i] = results[i] == 0
             if !moved[i] { counters.add(counters.evictionsRefused) }
+        }
+        if !moved.contains(true) {
+            process.state.withLock { $0.refusedUntil = Self.monotonicNanoseconds() + Self.refusedBackoffNanoseconds }
         }
         // The moved pages, one process_vm_readv per run of consecutive slots.
         var i = 0

@@ -48,6 +48,9 @@ final class TrackedProcess: @unchecked Sendable {
         /// within a millisecond even if no message comes, since the kernel ends `mmap_changing` only when
         /// the program's thread wakes after its event was read, which can be after the reader looked.
         var retryAfterChange = false
+        /// Until when (monotonic ns) the reclaimer passes this process over: its last batch was refused
+        /// whole (pages shared copy-on-write with a forked child, which stay so until one of them writes).
+        var refusedUntil: UInt64 = 0
         var readahead = Readahead()
     }
 

@@ -10,7 +10,7 @@ import TmemSwapFile
 import TmemTestKit
 
 /// Programs nobody here wrote (python3, sort, sqlite3), run unpaged and then under `tmem run` (the real
-/// executable, as a subprocess) at a quarter of their unpaged peak: the output must be identical, the
+/// executable, as a subprocess) at a quarter of their unpaged peak (half for the fork): the output must be identical, the
 /// process tree's resident memory, sampled every 2 ms, within the budget plus 5%, the run must really
 /// page (evictions and faults from the store), and nothing may be left behind: no file in the run's
 /// TMPDIR, no process carrying the run's marker in its environment.
@@ -44,7 +44,10 @@ import TmemTestKit
         let scratch = TemporaryDirectory(prefix: "tmem-run-fork")
         let script = scratch.file("fork.py")
         try writeWholeFile(script, Array(Workloads.fork.utf8))
-        let run = try checkPagedRunMatchesUnpaged("python-fork", [python.path, script], scratch: scratch)
+        // At half its peak, not a quarter: parent and child share most of their memory copy-on-write, and a
+        // shared page cannot be moved out (EBUSY) until one of them writes it. At a quarter the child was left
+        // too little room and the run could stall (docs/RUN.md, session 8).
+        let run = try checkPagedRunMatchesUnpaged("python-fork", [python.path, script], scratch: scratch, divisor: 2)
         #expect(run.forks >= 1, "the child was not forked under the monitor")
     }
 
@@ -53,7 +56,7 @@ import TmemTestKit
         let scratch = TemporaryDirectory(prefix: "tmem-run-sort")
         let input = scratch.file("lines")
         var random = seededGenerator("tmem run sort input", default: 0x50_27)
-        let text = Workloads.sortInput(lines: 700_000, seed: random.next())
+        let text = Workloads.sortInput(lines: 400_000, seed: random.next())
         try writeWholeFile(input, text)
         // Its buffer (64 MiB) is far above the budget, so the whole input is held and sorted in memory.
         try checkPagedRunMatchesUnpaged("sort", ["sort", "-S", "64M", "--parallel=2", input], scratch: scratch)
@@ -67,18 +70,18 @@ import TmemTestKit
         try checkPagedRunMatchesUnpaged("sqlite3", ["sqlite3", ":memory:", ".read \(script)"], scratch: scratch)
     }
 
-    /// Runs `arguments` unpaged, then under `tmem run --budget <a quarter of its peak>`, and checks what
-    /// the suite promises. Returns the paged run's last statistics.
+    /// Runs `arguments` unpaged, then under `tmem run --budget <its peak / divisor>`, and checks what the
+    /// suite promises. Returns the paged run's last statistics.
     @discardableResult
     func checkPagedRunMatchesUnpaged(
-        _ name: String, _ arguments: [String], scratch: TemporaryDirectory
+        _ name: String, _ arguments: [String], scratch: TemporaryDirectory, divisor: Int = 4
     ) throws -> RunFigures {
         let tmem = try #require(tmemExecutable, "the tmem executable is not built beside the tests")
         let mark = "TMEM_RUN_TEST_MARK=\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let plain = try runSampled(arguments, environment: [mark], outputs: scratch.file("plain"))
         try #require(plain.end == .exited(0), "\(name) failed unpaged: \(plain.errors.suffix(2000))")
 
-        let budget = max((plain.peakResidentBytes / 4) >> 20, 8) << 20
+        let budget = max((plain.peakResidentBytes / divisor) >> 20, 8) << 20
         let allowed = budget + budget / 20
         let runDirectory = TemporaryDirectory(prefix: "tmem-run-tmpdir")
         let stats = scratch.file("stats.jsonl")
