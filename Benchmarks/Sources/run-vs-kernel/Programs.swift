@@ -22,10 +22,14 @@ func programs(in directory: String, only: Set<String>?) throws -> [Program] {
         return path
     }
     if let python = realPython() {
-        if want("python") { list.append(Program(name: "python", arguments: [python.path, try file("job.py", Workloads.listsDictsArrays)])) }
+        if want("python") {
+            let script = try file("job.py", Workloads.listsDictsArrays)
+            list.append(Program(name: "python", arguments: [python.path, script]))
+        }
         if want("python-threads") {
             if python.hasNumpy {
-                list.append(Program(name: "python-threads", arguments: [python.path, try file("threads.py", Workloads.threads)]))
+                let script = try file("threads.py", Workloads.threads)
+                list.append(Program(name: "python-threads", arguments: [python.path, script]))
             } else {
                 print("run-vs-kernel: python-threads left out: \(python.path) cannot import numpy")
             }
@@ -41,7 +45,8 @@ func programs(in directory: String, only: Set<String>?) throws -> [Program] {
     }
     if want("sqlite3") {
         if whereIs("sqlite3") != nil {
-            list.append(Program(name: "sqlite3", arguments: ["sqlite3", ":memory:", ".read \(try file("job.sql", Workloads.sqlite))"]))
+            let script = try file("job.sql", Workloads.sqlite)
+            list.append(Program(name: "sqlite3", arguments: ["sqlite3", ":memory:", ".read \(script)"]))
         } else {
             print("run-vs-kernel: sqlite3 left out: not in PATH")
         }
@@ -49,7 +54,8 @@ func programs(in directory: String, only: Set<String>?) throws -> [Program] {
     if want("perl-hash") {
         if whereIs("perl") != nil {
             let script = #"my %h; $h{"key$_"} = ("v" x 40) . $_ for 1 .. 1_500_000; my $t = 0; $t += length($h{$_}) for keys %h; print scalar(keys %h), " $t\n";"#
-            list.append(Program(name: "perl-hash", arguments: ["perl", try file("hash.pl", script)]))
+            let path = try file("hash.pl", script)
+            list.append(Program(name: "perl-hash", arguments: ["perl", path]))
         } else {
             print("run-vs-kernel: perl-hash left out: no perl in PATH")
         }
