@@ -218,3 +218,14 @@ public func writeAll(_ path: String, _ bytes: [UInt8]) throws(ProgramTreeError) 
         offset += n
     }
 }
+
+/// The numbers of one `tmem run --stats` line (a flat JSON object of numbers), by key; fields that are
+/// not numbers are left out.
+public func statisticsNumbers(_ line: Substring) -> [String: Double] {
+    var values: [String: Double] = [:]
+    for item in line.dropFirst().dropLast().split(separator: ",") {
+        let parts = item.split(separator: ":")
+        if parts.count == 2, let number = Double(parts[1]) { values[String(parts[0].dropFirst().dropLast())] = number }
+    }
+    return values
+}

@@ -201,8 +201,7 @@ final class SpawnedProgram {
     func wait() -> ProgramEnd {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let signal = status & 0x7f
-        return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
+        return ProgramEnd(status: status)
     }
 
     /// Everything the program wrote to stderr (call after it ended).

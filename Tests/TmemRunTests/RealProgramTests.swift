@@ -120,12 +120,8 @@ struct RunFigures: CustomStringConvertible {
 
     init(lastLineOf text: String) throws {
         line = try #require(text.split(separator: "\n").last, "no statistics were written")
-        var values: [Substring: Int] = [:]
-        for field in line.dropFirst().dropLast().split(separator: ",") {
-            let parts = field.split(separator: ":")
-            if parts.count == 2, let number = Double(parts[1]) { values[parts[0].dropFirst().dropLast()] = Int(number) }
-        }
-        func value(_ key: String) -> Int { values[Substring(key)] ?? -1 }
+        let values = statisticsNumbers(line)
+        func value(_ key: String) -> Int { values[key].map { Int($0) } ?? -1 }
         evictions = value("evictions")
         storeFaults = value("faults_memory") + value("faults_disk")
         forks = value("forks")

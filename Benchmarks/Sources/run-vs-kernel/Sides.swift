@@ -28,7 +28,7 @@ func runUnderTmem(_ program: Program, tmem: String, budget: Int, reference: [UIn
         [tmem, "run", "--budget", "\(budget)", "--stats", stats, "--stats-every", "1", "--"] + program.arguments,
         environment: [], outputs: directory + "/\(program.name).tmem", belowRoot: true, exactAbove: budget)
     let last = (try? readAll(stats)).flatMap { String(decoding: $0, as: UTF8.self).split(separator: "\n").last } ?? ""
-    let figures = jsonNumbers(last)
+    let figures = statisticsNumbers(last)
     if run.end != .exited(0) { print("run-vs-kernel: \(program.name) under tmem run: \(run.end): \(run.errors.suffix(1500))") }
     return SideResult(
         wallSeconds: run.seconds, peakResidentBytes: run.peakResidentBytes,
@@ -95,14 +95,4 @@ private func field(_ text: String, _ name: String) -> Int? {
         if parts.count == 2, parts[0] == name { return Int(parts[1]) }
     }
     return nil
-}
-
-/// The numbers of a flat JSON object line (`tmem run --stats`), by key.
-func jsonNumbers(_ line: Substring) -> [String: Double] {
-    var values: [String: Double] = [:]
-    for item in line.dropFirst().dropLast().split(separator: ",") {
-        let parts = item.split(separator: ":")
-        if parts.count == 2, let number = Double(parts[1]) { values[String(parts[0].dropFirst().dropLast())] = number }
-    }
-    return values
 }
