@@ -33,6 +33,7 @@ let package = Package(
                 .product(name: "TmemZram", package: "Tmem"),
                 .product(name: "TmemReplay", package: "Tmem"),
                 .product(name: "TmemPaging", package: "Tmem"),
+                .product(name: "TmemTestKit", package: "Tmem"),
                 .product(name: "TmemRemote", package: "Tmem"),
                 .product(name: "TmemWire", package: "Tmem"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -25,9 +25,11 @@ extension FaultHandler {
     var protectedLimit: Int { budgetPages.load(ordering: .relaxed) * 3 / 4 }
 
     /// Evicts until `incoming` more pages fit in the budget, a batch at a time (or until a store fails).
-    /// Handler thread only.
-    func makeRoom(_ incoming: Int) {
+    /// On a fault's path (`direct`), an eviction means reclaim ahead of faults fell behind: it is
+    /// counted in ``PagingStatistics/directReclaims``. Handler thread only.
+    func makeRoom(_ incoming: Int, direct: Bool = true) {
         let budget = budgetPages.load(ordering: .relaxed)
+        if direct && residentCount > 0 && residentCount + incoming > budget { counts.directReclaims += 1 }
         while residentCount > 0 && residentCount + incoming > budget {
             let wanted = min(
                 max(residentCount + incoming - budget, evictionBatch),
@@ -73,9 +75,22 @@ extension FaultHandler {
         return page
     }
 
+    /// Reclaim ahead of faults (kswapd's watermarks, in the handler): when fewer than one eviction
+    /// batch of pages is free under the budget, evicts until two batches are. Called once the messages
+    /// read have been served, so the faulting threads are already awake and running while it works,
+    /// and the next fault normally finds room and only loads and maps. Budgets under eight batches are
+    /// left to the faults (headroom would cost them a noticeable share of their memory).
+    func reclaimAhead() {
+        let budget = budgetPages.load(ordering: .relaxed)
+        let batch = evictionBatch
+        guard budget >= 8 * batch, residentCount > budget - batch else { return }
+        makeRoom(2 * batch, direct: false)
+        publish()
+    }
+
     /// Applies the budget now in force (after ``setBudget(pages:)``), then publishes.
     func enforceBudget() {
-        makeRoom(0)
+        makeRoom(0, direct: false)
         counts.residentBudgetPages = budgetPages.load(ordering: .relaxed)
         publish()
     }

@@ -7,7 +7,7 @@ import CUserfaultfd
 
 /// Which CPU the handler thread is pinned to, and what it last checked. Handler thread only.
 struct Placement {
-    /// The thread whose CPU was last looked up.
+    /// The thread whose fault came last.
     var thread: UInt32 = 0
     /// Faults served since the last look-up.
     var faultsSinceCheck = 0
@@ -15,30 +15,75 @@ struct Placement {
     var checkedAt: UInt64 = 0
     /// The CPU the handler is pinned to, or -1 while it is not pinned.
     var cpu: Int = -1
+    /// Changes of faulting thread since `windowStart`.
+    var changes = 0
+    /// Start of the current window of `minimumInterval` in which `changes` are counted.
+    var windowStart: UInt64 = 0
+    /// Faults in a row from `thread`.
+    var sameThreadFaults = 0
+    /// Several threads fault in turn: no thread is followed (or pinned) until one has faulted
+    /// `recheckFaults` times in a row. Following them would move the handler between CPUs every
+    /// millisecond, and `.pinFaultingThread` could pin them all to one CPU.
+    var shared = false
+    /// Threads pinned under `.pinFaultingThread`, unpinned again when several threads fault in turn.
+    var pinnedThreads: [UInt32] = []
 
     /// A look-up costs an open/read/close of /proc (about 10 µs): at most one per millisecond when the
-    /// faulting thread changes (many threads faulting in turn), and one per 1024 faults of one thread (it
-    /// may have been moved to another CPU).
+    /// faulting thread changes, and one per 1024 faults of one thread (it may have been moved to another
+    /// CPU).
     static let minimumInterval: UInt64 = 1_000_000
     static let recheckFaults = 1024
+    /// More changes of faulting thread than this within `minimumInterval`: several threads are faulting.
+    static let changesWhenShared = 8
 }
 
 extension FaultHandler {
     /// Pins the handler thread to the CPU the faulting thread `tid` last ran on (where it sleeps until
     /// this fault is served), and under `.pinFaultingThread` pins that thread there too. See
-    /// ``PagedRegion/Colocation`` for why.
+    /// ``PagedRegion/Colocation`` for why. While several threads fault in turn, nothing is pinned: the
+    /// handler and the threads run where the scheduler puts them.
     func follow(thread tid: UInt32, now: UInt64) {
-        placement.faultsSinceCheck += 1
         let changed = tid != placement.thread
+        placement.thread = tid
+        if changed {
+            placement.sameThreadFaults = 0
+            if now &- placement.windowStart >= Placement.minimumInterval {
+                placement.windowStart = now
+                placement.changes = 0
+            }
+            placement.changes += 1
+            if placement.changes > Placement.changesWhenShared && !placement.shared { stopFollowing() }
+        } else {
+            placement.sameThreadFaults += 1
+            if placement.shared && placement.sameThreadFaults >= Placement.recheckFaults {
+                placement.shared = false
+                placement.faultsSinceCheck = Placement.recheckFaults
+                placement.checkedAt = 0
+            }
+        }
+        guard !placement.shared else { return }
+        placement.faultsSinceCheck += 1
         guard changed || placement.faultsSinceCheck >= Placement.recheckFaults else { return }
         guard now &- placement.checkedAt >= Placement.minimumInterval else { return }
-        placement.thread = tid
         placement.faultsSinceCheck = 0
         placement.checkedAt = now
         guard let cpu = cpu(ofThread: tid), cpu < 64 * Self.affinityWords else { return }
-        if colocation == .pinFaultingThread { _ = pin(thread: Int32(bitPattern: tid), to: cpu) }
+        if colocation == .pinFaultingThread && pin(thread: Int32(bitPattern: tid), to: cpu)
+            && !placement.pinnedThreads.contains(tid)
+        {
+            placement.pinnedThreads.append(tid)
+        }
         // A cpuset may forbid that CPU: then stay where the scheduler puts us.
         if cpu != placement.cpu && pin(thread: 0, to: cpu) { placement.cpu = cpu }
+    }
+
+    /// Several threads fault in turn: unpins the handler and the threads it pinned.
+    private func stopFollowing() {
+        placement.shared = true
+        if placement.cpu >= 0 && Self.allowEveryCPU(thread: 0) { placement.cpu = -1 }
+        // A thread that has exited meanwhile refuses (ESRCH): nothing to undo for it.
+        for tid in placement.pinnedThreads { _ = Self.allowEveryCPU(thread: Int32(bitPattern: tid)) }
+        placement.pinnedThreads.removeAll(keepingCapacity: true)
     }
 
     /// sched_setaffinity of one thread (0: this one) to one CPU.
@@ -51,6 +96,17 @@ extension FaultHandler {
             let words = raw.bindMemory(to: UInt64.self)
             words[cpu / 64] = 1 << UInt64(cpu % 64)
             return CUserfaultfd_sched_setaffinity(tid, UInt(raw.count), words.baseAddress!) == 0
+        }
+    }
+
+    /// Lets a thread (0: the calling one) run on every CPU: sched_setaffinity with every bit of the mask set.
+    static func allowEveryCPU(thread tid: Int32 = 0) -> Bool {
+        var mask = (
+            UInt64.max, UInt64.max, UInt64.max, UInt64.max, UInt64.max, UInt64.max, UInt64.max, UInt64.max,
+            UInt64.max, UInt64.max, UInt64.max, UInt64.max, UInt64.max, UInt64.max, UInt64.max, UInt64.max
+        )
+        return withUnsafeMutableBytes(of: &mask) { raw in
+            CUserfaultfd_sched_setaffinity(tid, UInt(raw.count), raw.baseAddress!.assumingMemoryBound(to: UInt64.self)) == 0
         }
     }
 

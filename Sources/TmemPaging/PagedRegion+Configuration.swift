@@ -90,9 +90,20 @@ extension PagedRegion {
         /// threads' affinity: meant for programs whose threads exist to work on the region (benchmarks,
         /// `tmem demo`). Measured on the development VM: 11.5 µs per random major fault, against 75 µs
         /// with ``none``.
+        ///
+        /// Both following modes stand aside while several threads fault in turn (more than 8 changes of
+        /// faulting thread within a millisecond): the handler and the threads it pinned are unpinned,
+        /// and run where the scheduler puts them, until one thread has faulted 1024 times in a row.
         case pinFaultingThread
 
         public var description: String { rawValue }
+
+        /// Lets the calling thread run on every CPU again: undoes the pin ``pinFaultingThread`` put on it,
+        /// or one a new thread inherited from the thread that created it (threads inherit affinity).
+        ///
+        /// - Returns: false if the kernel refused (a cpuset may forbid some CPUs; then nothing changed).
+        @discardableResult
+        public static func unpinCallingThread() -> Bool { FaultHandler.allowEveryCPU() }
     }
 
     /// Where a region's swap file lives, or which backing device stands in for it.

@@ -19,6 +19,10 @@ public struct PagingStatistics: Sendable, Equatable, CustomStringConvertible {
     public var refaultActivations = 0
     /// Pages dropped from the region to keep it within its budget (stored or not).
     public var evictions = 0
+    /// Faults that had to evict before they could be served: reclaim ahead of faults (the handler's, once
+    /// it has served what it read) had not kept room under the budget. Each counts once, however many
+    /// pages it evicted.
+    public var directReclaims = 0
     /// Evictions of clean pages that stored nothing: their slot already held the same bytes (or they
     /// were never-written zero pages).
     public var cleanEvictionsSkipped = 0
@@ -68,7 +72,7 @@ public struct PagingStatistics: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         "faults: zero=\(zeroFillFaults) tmem=\(tmemFaults) disk=\(diskFaults) wp=\(writeProtectFaults) "
-            + "activations=\(refaultActivations) evictions=\(evictions) clean_skipped=\(cleanEvictionsSkipped) "
+            + "activations=\(refaultActivations) evictions=\(evictions) direct_reclaims=\(directReclaims) clean_skipped=\(cleanEvictionsSkipped) "
             + "failed=\(failedEvictions) prefetched=\(prefetchedPages) hits=\(prefetchHits) wasted=\(prefetchWasted) "
             + "resident=\(residentPages)/\(residentBudgetPages) "
             + "p50=\(Self.microseconds(faultLatencyP50)) p99=\(Self.microseconds(faultLatencyP99)) "

@@ -107,7 +107,8 @@ struct PagedRegionRoundTripTests {
             Pattern.fillAll(bytes, pages: pages, version: 1)
         }
         let filled = region.statistics
-        #expect(filled.residentPages == 256)
+        // Reclaim ahead of faults keeps up to two eviction batches (1/32 of the budget each) free.
+        #expect(filled.residentPages <= 256 && filled.residentPages >= 256 - 256 / 16)
 
         try region.setResidentBudget(64 * pageSize)
         let (budget, lowered) = (region.residentBudget, region.statistics)

@@ -36,8 +36,9 @@ struct HostSide {
     }
 }
 
-/// Fill, random readback, fill, sequential readback, counting what each readback brought back.
-func measure(_ workload: Workload, base: UnsafeMutableRawPointer, region: borrowing PagedRegion) -> SideResult {
+/// Fill, random readback, fill, sequential readback (then, with `threads` above 1, fill and random
+/// readback from that many threads), counting what each readback brought back.
+func measure(_ workload: Workload, base: UnsafeMutableRawPointer, region: borrowing PagedRegion, threads: Int = 1) -> SideResult {
     workload.fill(base)
     let f0 = broughtBack(region.statistics)
     let rand = workload.readBack(base, order: workload.randomOrder)
@@ -46,9 +47,12 @@ func measure(_ workload: Workload, base: UnsafeMutableRawPointer, region: borrow
     let f2 = broughtBack(region.statistics)
     let seq = workload.readBack(base, order: workload.sequentialOrder)
     let f3 = broughtBack(region.statistics)
+    let threaded = threadedPhase(workload, base: base, threads: threads) { broughtBack(region.statistics) }
     return SideResult(
         randSeconds: rand.seconds, randFaults: f1 - f0, seqSeconds: seq.seconds, seqFaults: f3 - f2,
-        mismatches: rand.mismatches + seq.mismatches)
+        mismatches: rand.mismatches + seq.mismatches + threaded.mismatches,
+        threadedRandSeconds: threaded.seconds, threadedRandFaults: threaded.faults,
+        directReclaims: region.statistics.directReclaims)
 }
 
 /// A `tmemd` child on a Unix socket in its own scratch directory, with its output in a log there.

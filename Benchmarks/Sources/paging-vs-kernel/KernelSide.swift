@@ -54,7 +54,10 @@ struct KernelSide {
         // The child joins the cgroup itself, before it touches the region.
         let output = try runCommand(
             CommandLine.arguments[0],
-            ["kernel-child", corpusPath, "--region-bytes", "\(regionBytes)", "--seed", "\(seed)", "--cgroup", cgroup],
+            [
+                "kernel-child", corpusPath, "--region-bytes", "\(regionBytes)", "--seed", "\(seed)", "--cgroup", cgroup,
+                "--threads", "\(spec.threads)",
+            ],
             capture: true)
         guard let line = output.split(separator: "\n").last, let result = SideResult(line: String(line)) else {
             throw BenchError("the kernel child printed no result: \(output)")
@@ -64,21 +67,27 @@ struct KernelSide {
 }
 
 extension SideResult {
-    /// `randSeconds randFaults seqSeconds seqFaults mismatches`, as the child prints it.
+    /// `randSeconds randFaults seqSeconds seqFaults mismatches threadedRandSeconds threadedRandFaults`, as
+    /// the child prints it.
     init?(line: String) {
         let parts = line.split(separator: " ")
-        guard parts.count == 5, let rs = Double(parts[0]), let rf = Int(parts[1]), let ss = Double(parts[2]),
-            let sf = Int(parts[3]), let m = Int(parts[4])
+        guard parts.count == 7, let rs = Double(parts[0]), let rf = Int(parts[1]), let ss = Double(parts[2]),
+            let sf = Int(parts[3]), let m = Int(parts[4]), let ts = Double(parts[5]), let tf = Int(parts[6])
         else { return nil }
-        self.init(randSeconds: rs, randFaults: rf, seqSeconds: ss, seqFaults: sf, mismatches: m)
+        self.init(
+            randSeconds: rs, randFaults: rf, seqSeconds: ss, seqFaults: sf, mismatches: m, threadedRandSeconds: ts,
+            threadedRandFaults: tf)
     }
 
-    var line: String { "\(randSeconds) \(randFaults) \(seqSeconds) \(seqFaults) \(mismatches)" }
+    var line: String {
+        "\(randSeconds) \(randFaults) \(seqSeconds) \(seqFaults) \(mismatches) \(threadedRandSeconds) \(threadedRandFaults)"
+    }
 }
 
 /// The child: joins the cgroup, fills the region (the kernel swaps out what exceeds the limit), then
-/// reads it back; prints its figures as one line.
-func kernelChild(corpusPath: String, regionBytes: Int, seed: UInt64, cgroup: String) throws {
+/// reads it back (then, with `threads` above 1, fills it again and reads it back from that many threads);
+/// prints its figures as one line.
+func kernelChild(corpusPath: String, regionBytes: Int, seed: UInt64, cgroup: String, threads: Int) throws {
     try writeFile("\(cgroup)/cgroup.procs", "\(getpid())")
     let corpus = try PageCorpus(path: corpusPath)
     let pages = regionBytes / 4096
@@ -98,9 +107,12 @@ func kernelChild(corpusPath: String, regionBytes: Int, seed: UInt64, cgroup: Str
     let f2 = majorFaults()
     let seq = workload.readBack(base, order: workload.sequentialOrder)
     let f3 = majorFaults()
+    // Major faults of the whole process (every thread's).
+    let threaded = threadedPhase(workload, base: base, threads: threads) { majorFaults() }
     let result = SideResult(
         randSeconds: rand.seconds, randFaults: f1 - f0, seqSeconds: seq.seconds, seqFaults: f3 - f2,
-        mismatches: rand.mismatches + seq.mismatches)
+        mismatches: rand.mismatches + seq.mismatches + threaded.mismatches, threadedRandSeconds: threaded.seconds,
+        threadedRandFaults: threaded.faults)
     print(result.line)
 }
 

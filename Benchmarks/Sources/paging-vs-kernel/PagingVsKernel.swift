@@ -39,13 +39,16 @@ struct Compare: ParsableCommand {
     var rawPages = false
     @Flag(name: .customLong("host-only"), help: "With --host, skip the Zcache-vs-zram pair.")
     var hostOnly = false
+    @Option(help: "After the one-thread runs, the random readback again from this many threads on both sides (Zcache vs zram).")
+    var threads = 1
 
     func run() throws {
         let region = regionMiB << 20
         let budget = budgetMiB << 20
         print("paging-vs-kernel: \(regionMiB) MiB region, \(budgetMiB) MiB resident, pages from \(corpus)")
         if host { guard access(tmemd, X_OK) == 0 else { throw BenchError("no tmemd at \(tmemd): `swift build -c release` in the root, or --tmemd PATH") } }
-        let spec = RunSpec(regionBytes: region, budgetBytes: budget, corpusPath: corpus, seed: seed)
+        guard threads >= 1 else { throw BenchError("--threads must be at least 1") }
+        let spec = RunSpec(regionBytes: region, budgetBytes: budget, corpusPath: corpus, seed: seed, threads: threads)
         var results: [(String, String, SideResult, SideResult)] = []
         var json: [(String, String)] = []
         if !(host && hostOnly) {
@@ -57,7 +60,16 @@ struct Compare: ParsableCommand {
                 ("tmem_seq_us_per_fault", fmt(tmem.seqMicrosPerFault)), ("kernel_seq_us_per_fault", fmt(kernel.seqMicrosPerFault)),
                 ("tmem_rand_faults", "\(tmem.randFaults)"), ("kernel_rand_faults", "\(kernel.randFaults)"),
             ("tmem_seq_faults", "\(tmem.seqFaults)"), ("kernel_seq_faults", "\(kernel.seqFaults)"),
+            ("direct_reclaims", "\(tmem.directReclaims)"),
             ]
+            if threads > 1 {
+                json += [
+                    ("tmem_rand_faults_per_s", fmt(tmem.randFaultsPerSecond)),
+                    ("kernel_rand_faults_per_s", fmt(kernel.randFaultsPerSecond)),
+                    ("tmem_rand_faults_per_s_\(threads)t", fmt(tmem.threadedRandFaultsPerSecond)),
+                    ("kernel_rand_faults_per_s_\(threads)t", fmt(kernel.threadedRandFaultsPerSecond)),
+                ]
+            }
         }
         if host {
             let viaHost = try HostSide(spec: spec, tmemd: tmemd, clientCompression: !rawPages).run()
@@ -81,6 +93,11 @@ struct Compare: ParsableCommand {
             print("tmem over \(tmemName), kernel over \(kernelName):")
             row("  random readback, us/fault", t.randMicrosPerFault, k.randMicrosPerFault, t.randFaults, k.randFaults)
             row("  sequential readback", t.seqMicrosPerFault, k.seqMicrosPerFault, t.seqFaults, k.seqFaults)
+            if t.threadedRandSeconds > 0 {
+                let tr = t.threadedRandFaultsPerSecond, kr = k.threadedRandFaultsPerSecond
+                print("  random readback, \(threads) threads: tmem \(Int(tr)) faults/s (\(fmt(tr / t.randFaultsPerSecond))x its 1-thread)   "
+                    + "kernel \(Int(kr)) faults/s (\(fmt(kr / k.randFaultsPerSecond))x)   tmem/kernel \(fmt(tr / kr))x")
+            }
             if t.mismatches + k.mismatches > 0 { print("  PAGES DIFFER: tmem \(t.mismatches), kernel \(k.mismatches)") }
             mismatches += t.mismatches + k.mismatches
         }
@@ -98,9 +115,10 @@ struct KernelChild: ParsableCommand {
     @Option var regionBytes: Int
     @Option var seed: UInt64
     @Option var cgroup: String
+    @Option var threads = 1
 
     func run() throws {
-        try kernelChild(corpusPath: corpus, regionBytes: regionBytes, seed: seed, cgroup: cgroup)
+        try kernelChild(corpusPath: corpus, regionBytes: regionBytes, seed: seed, cgroup: cgroup, threads: threads)
     }
 }
 

@@ -20,7 +20,7 @@ struct TmemSide {
         configuration.colocation = .pinFaultingThread
         let region = try PagedRegion(size: regionBytes, backend: zcache, configuration: configuration)
         let workload = Workload(corpus: corpus, pages: regionBytes / 4096, seed: seed)
-        let result = region.withUnsafeMutableBytes { memory in measure(workload, base: memory.baseAddress!, region: region) }
+        let result = region.withUnsafeMutableBytes { memory in measure(workload, base: memory.baseAddress!, region: region, threads: spec.threads) }
         _ = region.close()
         return result
     }
