@@ -2,11 +2,12 @@
 ///
 /// Used for generated traces and workloads, and by tests (which print their seed).
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    @usableFromInline var state: UInt64
 
     /// Creates a generator from a seed; equal seeds give equal sequences.
     public init(seed: UInt64) { state = seed }
 
+    @inlinable
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

@@ -28,6 +28,9 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Random seed of the data and the access pattern.") var seed: UInt64 = 2026
     @Option(help: "Write the region's frontswap operations to this file as a `tmem replay` trace.")
     var recordTrace: String?
+    @Option(help: "Where the fault handler runs: \(PagedRegion.Colocation.allCases.map(\.rawValue).joined(separator: ", ")) (default: pinFaultingThread).",
+            transform: parseColocation)
+    var colocation: PagedRegion.Colocation = .pinFaultingThread
     @OptionGroup var remote: HostOptions
 
     func run() throws {
@@ -40,7 +43,7 @@ struct DemoCommand: ParsableCommand {
         config.recordTrace = recordTrace
         // The demo touches the region from this one thread: run it beside the fault handler, so a fault
         // is a hand-off on one CPU rather than a wake-up across two (about 70 us here).
-        config.colocation = .pinFaultingThread
+        config.colocation = colocation
         // With a host: compressed RAM first, the host's RAM second, the swap file last.
         let host = try remote.makeRemote()
         let backend: any Backend = host.map { TieredBackend(upper: zcache, lower: $0) } ?? zcache
@@ -133,6 +136,14 @@ extension DemoCommand {
             disk: regionBytes, in: environmentValue("TMPDIR") ?? "/tmp")
         return (regionBytes, budgetBytes, capacityBytes)
     }
+}
+
+func parseColocation(_ text: String) throws -> PagedRegion.Colocation {
+    guard let colocation = PagedRegion.Colocation(rawValue: text) else {
+        throw ValidationError("'\(text)' is not a colocation: "
+            + PagedRegion.Colocation.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+    return colocation
 }
 
 func parsePolicy(_ text: String) throws -> PagedRegion.VictimPolicy {
