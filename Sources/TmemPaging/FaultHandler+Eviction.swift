@@ -16,8 +16,8 @@ extension FaultHandler {
     /// the region stays within 3% of its budget.
     var evictionBatch: Int { max(1, min(Self.maxEvictionBatch, budgetPages.load(ordering: .relaxed) / 32)) }
 
-    /// Pages mapped now, on both lists.
-    var residentCount: Int { probation.count + protected.count }
+    /// Pages mapped now: on both lists, and in the eviction batch in flight (mapped until it is settled).
+    var residentCount: Int { probation.count + protected.count + inFlightCount }
 
     /// The most pages the protected list keeps (3/4 of the budget): the rest of the budget is probation,
     /// where new pages prove themselves. 3/4 is what simulated Zipf workloads liked best (1/2 gives back
@@ -31,6 +31,11 @@ extension FaultHandler {
         let budget = budgetPages.load(ordering: .relaxed)
         if direct && residentCount > 0 && residentCount + incoming > budget { counts.directReclaims += 1 }
         while residentCount > 0 && residentCount + incoming > budget {
+            if inFlightCount > 0 {
+                // The evictor's batch makes room once settled: wait for it rather than evict more.
+                if !finishEviction() { return }
+                continue
+            }
             let wanted = min(
                 max(residentCount + incoming - budget, evictionBatch),
                 residentCount,
@@ -75,81 +80,118 @@ extension FaultHandler {
         return page
     }
 
-    /// Reclaim ahead of faults (kswapd's watermarks, in the handler): when fewer than one eviction
-    /// batch of pages is free under the budget, evicts until two batches are. Called once the messages
-    /// read have been served, so the faulting threads are already awake and running while it works,
-    /// and the next fault normally finds room and only loads and maps. Budgets under eight batches are
-    /// left to the faults (headroom would cost them a noticeable share of their memory).
+    /// Reclaim ahead of faults (kswapd's watermarks): when fewer than two eviction batches of pages are
+    /// free under the budget, evicts one batch. With the evictor thread running (write tracking on), the
+    /// batch is posted to it and the handler goes back to serving faults while it is stored and dropped;
+    /// without, the handler evicts it itself, after the messages it read were served (their threads are
+    /// running again). Either way the next fault normally finds room and only loads and maps. A settled
+    /// batch is collected here without waiting. Budgets under eight batches are left to the faults
+    /// (headroom would cost them a noticeable share of their memory).
     func reclaimAhead() {
+        if inFlightCount > 0 {
+            guard evictor.isDone else { return }
+            evictor.clearDoneSignal()
+            finishEviction()
+        }
         let budget = budgetPages.load(ordering: .relaxed)
         let batch = evictionBatch
-        guard budget >= 8 * batch, residentCount > budget - batch else { return }
-        makeRoom(2 * batch, direct: false)
+        guard budget >= 8 * batch, residentCount > budget - 2 * batch else { return }
+        if evictor.isRunning {
+            victims.removeAll(keepingCapacity: true)
+            while victims.count < batch && residentCount > 0 {
+                if let page = nextVictim() { victims.append(page) }
+            }
+            prepareEviction(victims)
+            evictor.post()
+        } else {
+            makeRoom(2 * batch, direct: false)
+        }
         publish()
     }
 
     /// Applies the budget now in force (after ``setBudget(pages:)``), then publishes.
     func enforceBudget() {
+        finishEviction()
         makeRoom(0, direct: false)
         counts.residentBudgetPages = budgetPages.load(ordering: .relaxed)
         publish()
     }
 
-    /// Drops pages from the region, storing the dirty ones first (one frontswap batch: one backend
-    /// round trip); then drops them all with one `process_madvise(MADV_DONTNEED)` (one `madvise` each
-    /// where the kernel lacks it).
+    /// Evicts a batch now, on the handler thread: ``prepareEviction(_:)``, the job, ``finishEviction()``.
     ///
     /// - Returns: false if a store failed (the swap file could not be written): that page stays mapped,
     ///   writable and dirty, back in the ring; the others are evicted.
     private func evict(_ batch: [Int]) -> Bool {
+        prepareEviction(batch)
+        evictor.work()
+        evictor.phase.store(Evictor.Phase.done, ordering: .relaxed)
+        return finishEviction()
+    }
+
+    /// The handler's half before the job: write-protects the batch's dirty pages (so they cannot change
+    /// while they are stored) and hands the batch to the evictor's buffers. Until
+    /// ``finishEviction()``, the pages count as resident and carry ``PageMeta/evicting``: a fault on one
+    /// waits for the job.
+    func prepareEviction(_ batch: [Int]) {
+        precondition(inFlightCount == 0 && batch.count <= evictor.capacity, "PagedRegion: eviction batches overlap")
+        if writeProtectActive { writeProtectDirty(batch) }
+        for (i, page) in batch.enumerated() {
+            let isDirty = pages.state(page) == .dirty
+            if isDirty { trace?.store(area.rawValue, offset: page) }
+            evictor.pages[i] = page
+            evictor.dirty[i] = isDirty
+            pages[page].flags |= PageMeta.evicting
+        }
+        evictor.count = batch.count
+        inFlightCount = batch.count
+    }
+
+    /// The handler's half after the job (waiting for it if it runs on the evictor's thread): the
+    /// dropped pages become `evicted` (or `missing`, for zero pages), a page whose store failed goes back
+    /// to its list, mapped, writable and dirty; then the counters.
+    ///
+    /// - Returns: false if a store failed.
+    @discardableResult
+    func finishEviction() -> Bool {
+        guard inFlightCount > 0 else { return true }
+        if !evictor.isDone { evictor.waitDone() }
         var allStored = true
         var dropped = 0
-        if writeProtectActive { writeProtectDirty(batch) }
-        withUnsafeTemporaryAllocation(of: Bool.self, capacity: batch.count) { stored in
-            storeDirty(batch, stored: stored)
-            for (i, page) in batch.enumerated() {
-                switch pages.state(page) {
-                case .zero, .clean:
-                    // Write-protected since it was mapped, so unchanged: its slot (or, for a zero page,
-                    // nothing at all) already holds it. A writer racing this blocks on a WP fault, served
-                    // after the drop.
-                    counts.cleanEvictionsSkipped += 1
-                case .dirty:
-                    if !stored[i] {
-                        if writeProtectActive {
-                            check(
-                                Userfaultfd.writeProtect(uffd, address(page), pageSize, protect: false),
-                                "un-write-protect"
-                            )
-                        }
-                        counts.failedEvictions += 1
-                        if pages[page].flags & PageMeta.protected != 0 {
-                            protected.append(page)
-                        } else {
-                            probation.append(page)
-                        }
-                        allStored = false
-                        continue
-                    }
-                case .missing, .evicted:
-                    preconditionFailure("PagedRegion: page \(page) is in the resident ring but \(pages.state(page))")
-                }
-                dropList[dropped] = iovec(iov_base: address(page), iov_len: pageSize)
-                dropped += 1
-            }
-        }
-        drop(count: dropped)
-        for i in 0..<dropped {
-            let page = (dropList[i].iov_base! - base) >> 12
+        for i in 0..<evictor.count {
+            let page = evictor.pages[i]
             var meta = pages[page]
+            if !evictor.stored[i] {
+                if writeProtectActive {
+                    check(Userfaultfd.writeProtect(uffd, address(page), pageSize, protect: false), "un-write-protect")
+                }
+                meta.flags &= ~PageMeta.evicting
+                pages[page] = meta
+                counts.failedEvictions += 1
+                if meta.flags & PageMeta.protected != 0 { protected.append(page) } else { probation.append(page) }
+                allStored = false
+                continue
+            }
+            switch PageState(rawValue: meta.state)! {
+            case .zero, .clean:
+                // Write-protected since it was mapped, so unchanged: its slot (or, for a zero page,
+                // nothing at all) already holds it.
+                counts.cleanEvictionsSkipped += 1
+            case .dirty:
+                break
+            case .missing, .evicted:
+                preconditionFailure("PagedRegion: page \(page) was in an eviction batch but \(pages.state(page))")
+            }
             if meta.flags & PageMeta.prefetched != 0 { counts.prefetchWasted += 1 }
             meta.flags = 0
             meta.state = meta.state == PageState.zero.rawValue ? PageState.missing.rawValue : PageState.evicted.rawValue
             meta.evictedAt = evictionClock
             evictionClock &+= 1
             pages[page] = meta
+            dropped += 1
         }
         counts.evictions += dropped
+        inFlightCount = 0
+        evictor.reset()
         return allStored
     }
 
@@ -177,64 +219,6 @@ extension FaultHandler {
                 Userfaultfd.writeProtect(uffd, address(runStart), runLength * pageSize, protect: true),
                 "write-protect"
             )
-        }
-    }
-
-    /// Stores the dirty pages of a batch straight from the region into their frontswap slots, with one
-    /// ``Frontswap/storeBatch(_:offsets:pages:results:)``; `stored[i]` says whether `batch[i]` is safe
-    /// to drop (true for pages that were not dirty).
-    private func storeDirty(_ batch: [Int], stored: UnsafeMutableBufferPointer<Bool>) {
-        var dirty = 0
-        for (i, page) in batch.enumerated() {
-            let isDirty = pages.state(page) == .dirty
-            stored.initializeElement(at: i, to: !isDirty)
-            if isDirty { dirty += 1 }
-        }
-        guard dirty > 0 else { return }
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: dirty) { offsets in
-            withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: dirty) { sources in
-                withUnsafeTemporaryAllocation(of: Result<StoreResult, FrontswapError>.self, capacity: dirty) { results in
-                    var n = 0
-                    for page in batch where pages.state(page) == .dirty {
-                        trace?.store(area.rawValue, offset: page)
-                        offsets.initializeElement(at: n, to: page)
-                        sources.initializeElement(at: n, to: UnsafeRawPointer(address(page)))
-                        results.initializeElement(at: n, to: .success(.tmem))
-                        n += 1
-                    }
-                    do {
-                        try frontswap!.storeBatch(
-                            area, offsets: UnsafeBufferPointer(offsets), pages: UnsafeBufferPointer(sources),
-                            results: results)
-                    } catch {
-                        preconditionFailure("PagedRegion: its own area rejected an eviction batch: \(error)")
-                    }
-                    var j = 0
-                    for (i, page) in batch.enumerated() where pages.state(page) == .dirty {
-                        if case .success = results[j] { stored[i] = true }
-                        j += 1
-                    }
-                    _ = results.deinitialize()
-                }
-            }
-        }
-    }
-
-    /// MADV_DONTNEED over the first `count` ranges of `dropList`.
-    private func drop(count: Int) {
-        guard count > 0 else { return }
-        if pidFD >= 0 {
-            let advised = CUserfaultfd_process_madvise(pidFD, dropList, UInt(count), MADV_DONTNEED)
-            if advised == count * pageSize { return }
-            // Older kernels refuse MADV_DONTNEED through process_madvise (EINVAL): drop page by page, now
-            // and from now on. (Advising again a page already dropped is harmless.)
-            if advised < 0 {
-                close(pidFD)
-                pidFD = -1
-            }
-        }
-        for i in 0..<count where madvise(dropList[i].iov_base, pageSize, MADV_DONTNEED) != 0 {
-            fatalError("PagedRegion: madvise(MADV_DONTNEED) of \(dropList[i].iov_base!) failed: \(Errno.current)")
         }
     }
 }

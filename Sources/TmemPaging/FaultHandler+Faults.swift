@@ -13,6 +13,9 @@ extension FaultHandler {
         let offset = Int(truncatingIfNeeded: address) &- Int(bitPattern: base)
         guard offset >= 0, offset < length else { return }  // not ours: we registered only the region
         let page = offset >> 12
+        // A page of the batch the evictor is storing or dropping: settle the batch first, then serve the
+        // fault by what the page has become (evicted, or back on a list if its store failed).
+        if pages[page].flags & PageMeta.evicting != 0 { finishEviction() }
         if flags & CUserfaultfd_PAGEFAULT_FLAG_WP != 0 {
             writeProtectFault(page)
         } else {

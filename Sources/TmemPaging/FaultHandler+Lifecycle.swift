@@ -198,6 +198,8 @@ extension FaultHandler {
         _ = write(signalFD, &one, 8)
         if let thread { pthread_join(thread, nil) }
         thread = nil
+        // The handler settled any batch in flight before it returned.
+        evictor.stop()
         ownReclaimer?.stop()
 
         _ = try? frontswap?.invalidateArea(area)

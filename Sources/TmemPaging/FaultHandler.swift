@@ -95,10 +95,10 @@ final class FaultHandler: @unchecked Sendable {
     let messages: UnsafeMutableRawBufferPointer
     /// Victims of the eviction batch being formed (capacity `maxEvictionBatch`, reused).
     var victims: [Int]
-    /// The ranges of one `process_madvise` (`maxEvictionBatch` of them).
-    let dropList: UnsafeMutablePointer<iovec>
-    /// A pidfd of this process for `process_madvise`, or -1 once the kernel refused it.
-    var pidFD: Int32
+    /// Stores and drops eviction batches: on its own thread with write tracking on, else on this one.
+    let evictor: Evictor
+    /// Pages of the eviction batch in flight (prepared, not yet settled): still mapped, on no list.
+    var inFlightCount = 0
     /// Where the handler thread runs, and whose CPU it follows (see `FaultHandler+Placement.swift`).
     var placement = Placement()
     /// When the last fault message was read, and the average gap between fault messages (nanoseconds).
@@ -138,8 +138,7 @@ final class FaultHandler: @unchecked Sendable {
         messages = .allocate(byteCount: Self.messageBatch * Int(CUserfaultfd_MSG_SIZE), alignment: 16)
         victims = []
         victims.reserveCapacity(Self.maxEvictionBatch)
-        dropList = .allocate(capacity: Self.maxEvictionBatch)
-        pidFD = CUserfaultfd_pidfd_open(getpid())
+        evictor = Evictor(frontswap: r.frontswap!, area: area, base: r.base, capacity: Self.maxEvictionBatch)
         counts.residentBudgetPages = r.budgetPages
         shared.withLock { $0.statistics = counts }
     }
@@ -148,14 +147,14 @@ final class FaultHandler: @unchecked Sendable {
         staging.deallocate()
         zeros.deallocate()
         messages.deallocate()
-        dropList.deallocate()
-        if pidFD >= 0 { close(pidFD) }
     }
 
     // MARK: - The thread
 
-    /// Starts the handler thread.
+    /// Starts the handler thread, and the evictor's when write tracking is on (only a write-protected
+    /// page cannot change while another thread stores it).
     func start() throws(PagingError) {
+        if writeProtectActive { try evictor.start() }
         let context = Unmanaged.passRetained(ThreadContext(self)).toOpaque()
         var tid = pthread_t()
         let rc = pthread_create(
@@ -170,6 +169,7 @@ final class FaultHandler: @unchecked Sendable {
         )
         guard rc == 0 else {
             Unmanaged<ThreadContext>.fromOpaque(context).release()
+            evictor.stop()
             throw .systemCall("pthread_create of the fault handler", Errno(rc))
         }
         thread = tid
@@ -185,11 +185,13 @@ final class FaultHandler: @unchecked Sendable {
     private func run() {
         var fds = (
             pollfd(fd: uffd, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)
+            pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: evictor.doneFD, events: Int16(POLLIN), revents: 0)
         )
+        let watched: nfds_t = evictor.isRunning ? 3 : 2
         while true {
             let ready = withUnsafeMutableBytes(of: &fds) { raw in
-                poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, -1)
+                poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), watched, -1)
             }
             if ready < 0 {
                 let code = Errno.current
@@ -200,10 +202,18 @@ final class FaultHandler: @unchecked Sendable {
                 drainFaults()
                 spinWhileFaultsFlow()
             }
+            if fds.2.revents != 0 {
+                // A batch the evictor finished: settle it, and post the next if room is still short.
+                evictor.clearDoneSignal()
+                reclaimAhead()
+            }
             if fds.1.revents != 0 {
                 var value: UInt64 = 0
                 _ = read(signalFD, &value, 8)
-                if stopping.load(ordering: .acquiring) { return }
+                if stopping.load(ordering: .acquiring) {
+                    finishEviction()
+                    return
+                }
                 enforceBudget()
                 var one: UInt64 = 1
                 _ = write(ackFD, &one, 8)

@@ -47,6 +47,8 @@ struct PageMeta {
     static let grace: UInt8 = 1 << 2
     /// The page is on the protected list (else on probation).
     static let protected: UInt8 = 1 << 3
+    /// The page is in the eviction batch in flight (on neither list): a fault on it waits for the batch.
+    static let evicting: UInt8 = 1 << 4
 }
 
 /// The per-page metadata of a region: one `PageMeta` per page, in an anonymous `MAP_NORESERVE` mapping,

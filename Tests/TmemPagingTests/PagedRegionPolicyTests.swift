@@ -44,26 +44,27 @@ struct PagedRegionPolicyTests {
         #expect(last.frontswap.invalidates > 0, "a written clean page's held copy is dropped")
     }
 
-    /// Reclaim ahead of faults: the handler makes room after serving a fault, while the faulting thread
-    /// runs on, so one thread writing a region eight times its budget, then reading it back at random,
-    /// never waits for an eviction (no direct reclaim), and the budget holds throughout.
+    /// Reclaim ahead of faults: the evictor stores and drops a batch while the handler serves faults, so
+    /// of one thread writing a region eight times its budget, then reading it back at random, hardly a
+    /// fault waits for an eviction (a direct reclaim: the evictor fell behind, as it may on a busy
+    /// machine, so the bound is loose: one fault in ten), every byte comes back, and the budget holds.
     @Test
-    func reclaimAheadLeavesOneThreadsFaultsNothingToEvict() throws {
+    func reclaimAheadSparesFaultsTheirEvictions() throws {
         let pages = 2048
         let budget = 256
         let region = try ramRegion(pages: pages, configuration: .init(residentBudget: budget * pageSize, readaheadMaxPages: 0))
         region.withUnsafeMutableBytes { Pattern.fillAll($0, pages: pages, version: 1) }
         let filled = region.statistics
         #expect(filled.evictions >= pages - budget)
-        #expect(filled.directReclaims == 0)
-        var rng = seededGenerator("reclaimAheadLeavesOneThreadsFaultsNothingToEvict", default: 0x7265_636c)
+        #expect(filled.directReclaims * 10 <= filled.faults, "\(filled)")
+        var rng = seededGenerator("reclaimAheadSparesFaultsTheirEvictions", default: 0x7265_636c)
         let order = Array(0..<pages).shuffled(using: &rng)
         let exact = region.withUnsafeMutableBytes { bytes in order.allSatisfy { Pattern.matches(bytes, page: $0, version: 1) } }
         #expect(exact)
         let stats = region.close()
         print(stats)
         #expect(stats.majorFaults >= pages - budget)
-        #expect(stats.directReclaims == 0)
+        #expect(stats.directReclaims * 10 <= stats.faults, "\(stats)")
         #expect(stats.peakResidentPages <= budget)
     }
 
