@@ -50,15 +50,18 @@ public enum PageKind: String, Sendable, CaseIterable, CustomStringConvertible {
         case .sameFilled:
             fillPage(page, with: rng.next() | 1)
         case .textLike:
-            // Words from a small vocabulary, some followed by a number, separated by spaces and newlines:
-            // compresses about as well as the string-heavy heaps of the corpus (2-4x with LZ4).
+            // Words from a small vocabulary, a third of them followed by a number, separated by spaces
+            // and (one in eight) newlines: compresses about as well as the string-heavy heaps of the
+            // corpus (2-4x with LZ4). One random word per token: bits 0-15 pick the word, 16-23 whether
+            // a number follows, 24-47 the number, 48-50 the separator.
             guard let base = page.baseAddress else { return }
             let count = page.count
             Self.wordTable.withUnsafeBytes { table in
                 Self.wordLengths.withUnsafeBufferPointer { lengths in
                     var i = 0
                     while i < count {
-                        let w = Int(rng.next() % Self.vocabularySize)
+                        let r = rng.next()
+                        let w = Int((r & 0xFFFF) % Self.vocabularySize)
                         let source = table.baseAddress! + w * Self.wordSlot
                         let n = min(lengths[w], count - i)
                         if i + Self.wordSlot <= count {
@@ -71,24 +74,29 @@ public enum PageKind: String, Sendable, CaseIterable, CustomStringConvertible {
                             (base + i).copyMemory(from: source, byteCount: n)
                         }
                         i += n
-                        // Digits least significant first.
-                        var number = rng.next() % 3 == 0 ? Int(rng.next() % 100_000) : -1
-                        while number >= 0 && i < count {
-                            base.storeBytes(of: UInt8(48 + number % 10), toByteOffset: i, as: UInt8.self)
-                            i += 1
-                            number = number >= 10 ? number / 10 : -1
+                        if (r >> 16) & 0xFF < 85 {
+                            // Digits least significant first.
+                            var number = Int(((r >> 24) & 0xFF_FFFF) % 100_000)
+                            repeat {
+                                guard i < count else { break }
+                                base.storeBytes(of: UInt8(48 + number % 10), toByteOffset: i, as: UInt8.self)
+                                i += 1
+                                number /= 10
+                            } while number > 0
                         }
                         if i < count {
-                            base.storeBytes(of: rng.next() % 8 == 0 ? 10 : 32, toByteOffset: i, as: UInt8.self)
+                            base.storeBytes(of: (r >> 48) & 7 == 0 ? 10 : 32, toByteOffset: i, as: UInt8.self)
                             i += 1
                         }
                     }
                 }
             }
         case .numeric:
+            // Small integers (below 1000), a quarter of them zero: one random word each.
             var i = 0
             while i + 8 <= page.count {
-                let value: UInt64 = rng.next() % 4 == 0 ? 0 : rng.next() % 1000
+                let r = rng.next()
+                let value: UInt64 = r & 3 == 0 ? 0 : (r >> 2) % 1000
                 page.storeBytes(of: value, toByteOffset: i, as: UInt64.self)
                 i += 8
             }

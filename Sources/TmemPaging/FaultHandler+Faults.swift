@@ -75,12 +75,16 @@ extension FaultHandler {
     /// still all zeros after the protection is a clean zero page whatever happened; one that is not is
     /// dirty.
     private func zeroFill(_ page: Int, write: Bool) {
-        readaheadRun(page, gather: false)
+        if write {
+            zeroFillForWrite(page)
+            return
+        }
+        readaheadRun(page, gathering: nil)
         makeRoom(1)
         probation.append(page)
         var meta = pages[page]
         meta.flags = 0
-        let tracked = writeProtectActive && !write
+        let tracked = writeProtectActive
         meta.state = tracked ? PageState.zero.rawValue : PageState.dirty.rawValue
         pages[page] = meta
         counts.zeroFillFaults += 1
@@ -95,11 +99,30 @@ extension FaultHandler {
                 check(Userfaultfd.writeProtect(uffd, address(page), pageSize, protect: false), "un-write-protect")
             }
             wake(page, count: 1)
-        } else if write {
-            copy(to: page, from: UnsafeRawPointer(zeros.baseAddress!), count: 1, mode: 0)
         } else {
             retrying("UFFDIO_ZEROPAGE") { Userfaultfd.zeroPage(uffd, address(page), pageSize, mode: 0) }
         }
+    }
+
+    /// A write to a never-stored page: the page, and the never-stored pages a sequential writer is about
+    /// to reach (its readahead run over missing pages), mapped writable from zeros in one UFFDIO_COPY,
+    /// which spares the writer the copy-on-write fault a zero page would take next, and a fault per page.
+    /// The neighbours are dirty (mapped writable, so any write to them is unseen) and prefetched: one
+    /// evicted unwritten is stored as a zero page (frontswap backends keep those as a flag).
+    private func zeroFillForWrite(_ page: Int) {
+        let run = readaheadRun(page, gathering: .missing)
+        makeRoom(run.count)
+        for other in run {
+            var meta = pages[other]
+            meta.flags = other == page ? 0 : PageMeta.prefetched | (policy == .segmented ? PageMeta.grace : 0)
+            meta.state = PageState.dirty.rawValue
+            pages[other] = meta
+            probation.append(other)
+            if other != page { counts.prefetchedPages += 1 }
+        }
+        counts.zeroFillFaults += 1
+        publish()
+        copy(to: run.lowerBound, from: UnsafeRawPointer(zeros.baseAddress!), count: run.count, mode: 0)
     }
 
     /// An evicted page: load it and its readahead run from frontswap, map them in one UFFDIO_COPY.

@@ -28,14 +28,18 @@ struct ReadaheadStream {
 
 extension FaultHandler {
     /// Follows the stream a fault belongs to and returns the pages to bring in with it: the faulting page
-    /// plus up to `window` evicted neighbours in the stream's direction, contiguous (one UFFDIO_COPY).
+    /// plus up to `window` neighbours in state `gathering` in the stream's direction, contiguous (one
+    /// UFFDIO_COPY).
     ///
     /// - Parameters:
     ///   - page: The faulting page.
-    ///   - gather: false for a zero-fill fault: the stream is followed (and its hits counted) but nothing
-    ///     is read ahead (a zero-fill maps one page; a scan of never-written memory faults page by page).
+    ///   - gathering: `.evicted` for a major fault (neighbours come back from frontswap); `.missing`
+    ///     for a write to never-stored memory (a writer going through fresh memory in order gets its
+    ///     next pages mapped from zeros with this one); nil for a read of never-stored memory: the
+    ///     stream is followed (and its hits counted) but nothing is mapped ahead (a read maps the
+    ///     shared zero page, write-protected, one page at a time).
     @discardableResult
-    func readaheadRun(_ page: Int, gather: Bool = true) -> ClosedRange<Int> {
+    func readaheadRun(_ page: Int, gathering: PageState? = .evicted) -> ClosedRange<Int> {
         guard readaheadMax > 0 else { return page...page }
         guard let i = matchStream(page) else {
             startStream(page)
@@ -55,7 +59,7 @@ extension FaultHandler {
         }
         streamTick &+= 1
         stream.used = streamTick
-        guard gather else {
+        guard let gathering else {
             stream.last = page
             stream.next = d > 0 ? max(stream.next, page + 1) : min(stream.next, page - 1)
             streams[i] = stream
@@ -70,7 +74,7 @@ extension FaultHandler {
         stream.window = min(stream.window, limit)
         var count = 0
         var candidate = page + d
-        while count < stream.window && candidate >= 0 && candidate < pageCount && pages.state(candidate) == .evicted {
+        while count < stream.window && candidate >= 0 && candidate < pageCount && pages.state(candidate) == gathering {
             count += 1
             candidate += d
         }

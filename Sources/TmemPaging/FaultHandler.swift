@@ -89,7 +89,7 @@ final class FaultHandler: @unchecked Sendable {
     var evictionClock: UInt32 = 0
     /// `readaheadMax + 1` pages, page-aligned: where a fault's run is loaded before one UFFDIO_COPY.
     let staging: UnsafeMutableRawBufferPointer
-    /// One page of zeros: the source of a never-stored page's first write.
+    /// `readaheadMax + 1` pages of zeros: the source of never-stored pages mapped for a write.
     let zeros: UnsafeMutableRawBufferPointer
     /// Room for `messageBatch` fault messages per read(2).
     let messages: UnsafeMutableRawBufferPointer
@@ -133,7 +133,7 @@ final class FaultHandler: @unchecked Sendable {
         protected = ResidentQueue(capacity: r.budgetPages)
         streams = Array(repeating: ReadaheadStream(), count: ReadaheadStream.tableSize)
         staging = .allocate(byteCount: (readaheadMax + 1) * pageSize, alignment: pageSize)
-        zeros = .allocate(byteCount: pageSize, alignment: pageSize)
+        zeros = .allocate(byteCount: (readaheadMax + 1) * pageSize, alignment: pageSize)
         zeros.initializeMemory(as: UInt8.self, repeating: 0)
         messages = .allocate(byteCount: Self.messageBatch * Int(CUserfaultfd_MSG_SIZE), alignment: 16)
         victims = []

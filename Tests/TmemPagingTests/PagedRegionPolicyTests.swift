@@ -85,6 +85,32 @@ struct PagedRegionPolicyTests {
         #expect(stats.frontswap.succStores == stats.evictions)
     }
 
+    /// A writer going through fresh memory in order gets its next pages mapped from zeros with each
+    /// fault (readahead over never-stored pages): far fewer faults than pages. The pages mapped ahead
+    /// that it never wrote are still zeros, also after they were evicted and came back, and the budget
+    /// holds.
+    @Test
+    func aSequentialWriterOfFreshMemoryFaultsOncePerRun() throws {
+        let pages = 4096
+        let budget = 256
+        let region = try ramRegion(pages: pages, configuration: .init(residentBudget: budget * pageSize))
+        let written = { (page: Int) in page < 1000 || (page >= 2000 && page < 3000) }
+        region.withUnsafeMutableBytes { bytes in
+            for page in 0..<pages where written(page) { Pattern.fill(bytes, page: page, version: 1) }
+        }
+        let filled = region.statistics
+        print(filled)
+        #expect(filled.zeroFillFaults < 2000 / 8, "readahead over fresh pages should spare most faults")
+        #expect(filled.prefetchHits > 2000 / 2)
+        #expect(filled.peakResidentPages <= budget)
+        let exact = region.withUnsafeMutableBytes { bytes in
+            (0..<pages).allSatisfy { Pattern.matches(bytes, page: $0, version: written($0) ? 1 : 0) }
+        }
+        #expect(exact)
+        let stats = region.close()
+        #expect(stats.peakResidentPages <= budget)
+    }
+
     @Test
     func readaheadServesASequentialScanAndWastesLittleOnRandomAccess() throws {
         var generator = seededGenerator("readaheadServesASequentialScan", default: 0x7265_6164)
