@@ -24,10 +24,12 @@ import TmemFrontswap
 ///   A thread reading one reads the mapped page until it is dropped, then faults; that fault, too, is
 ///   served after settling, as a fault on an evicted page.
 final class Evictor: @unchecked Sendable {
-    // @unchecked: the job buffers follow the `phase` hand-over above; `frontswap`, `area`, `base` and the
-    // fds are immutable; `pidFD` is used only by the thread running the job, one at a time.
+    // @unchecked: the job buffers follow the `phase` hand-over above; `area`, `base` and the fds are
+    // immutable once started; `pidFD` is used only by the thread running the job, one at a time;
+    // `frontswap` is cleared by `stop()` after the thread was joined.
 
-    let frontswap: Frontswap
+    /// The region's frontend, released by ``stop()`` (the region's shutdown drops the last reference).
+    private var frontswap: Frontswap?
     let area: SwapArea
     /// The region, for the addresses of its pages.
     let base: UnsafeMutableRawPointer
@@ -76,8 +78,8 @@ final class Evictor: @unchecked Sendable {
         pidFD = CUserfaultfd_pidfd_open(getpid())
     }
 
+    // A running thread holds the evictor, so it is released only after `stop()` (the region's shutdown).
     deinit {
-        precondition(thread == nil, "an Evictor must be stopped before it is released")
         pages.deallocate()
         dirty.deallocate()
         stored.deallocate()
@@ -107,7 +109,7 @@ final class Evictor: @unchecked Sendable {
         }
         if n > 0 {
             do {
-                try frontswap.storeBatch(
+                try frontswap!.storeBatch(
                     area, offsets: UnsafeBufferPointer(start: offsets, count: n),
                     pages: UnsafeBufferPointer(start: sources, count: n),
                     results: UnsafeMutableBufferPointer(start: results, count: n))
@@ -180,11 +182,13 @@ final class Evictor: @unchecked Sendable {
     /// Whether the posted job is done (without waiting).
     var isDone: Bool { phase.load(ordering: .acquiring) == Phase.done }
 
-    /// Waits until the posted job is done, then clears the done signal.
+    /// Waits until the posted job is done, then clears the done signal. (A signal left over from a job
+    /// settled without waiting is cleared on the way, so the poll does not return at once again.)
     func waitDone() {
         while phase.load(ordering: .acquiring) != Phase.done {
             var fd = pollfd(fd: doneFD, events: Int16(POLLIN), revents: 0)
             _ = poll(&fd, 1, -1)
+            clearDoneSignal()
         }
         clearDoneSignal()
     }
@@ -201,14 +205,17 @@ final class Evictor: @unchecked Sendable {
         phase.store(Phase.idle, ordering: .releasing)
     }
 
-    /// Stops and joins the thread (no job may be posted). Idempotent.
+    /// Stops and joins the thread, if it runs (no job may be posted), and releases the frontend.
+    /// Idempotent; no job may run afterwards.
     func stop() {
-        guard let thread else { return }
-        stopping.store(true, ordering: .releasing)
-        var one: UInt64 = 1
-        _ = write(requestFD, &one, 8)
-        pthread_join(thread, nil)
-        self.thread = nil
+        if let thread {
+            stopping.store(true, ordering: .releasing)
+            var one: UInt64 = 1
+            _ = write(requestFD, &one, 8)
+            pthread_join(thread, nil)
+            self.thread = nil
+        }
+        frontswap = nil
     }
 
     private func run() {

@@ -89,9 +89,9 @@ extension FaultHandler {
     /// (headroom would cost them a noticeable share of their memory).
     func reclaimAhead() {
         if inFlightCount > 0 {
-            guard evictor.isDone else { return }
-            evictor.clearDoneSignal()
-            finishEviction()
+            // A batch whose store failed (the swap file is full) is not followed by another until the
+            // next fault: posting again at once would write-protect and give back the same pages forever.
+            guard evictor.isDone, finishEviction() else { return }
         }
         let budget = budgetPages.load(ordering: .relaxed)
         let batch = evictionBatch
@@ -154,7 +154,7 @@ extension FaultHandler {
     @discardableResult
     func finishEviction() -> Bool {
         guard inFlightCount > 0 else { return true }
-        if !evictor.isDone { evictor.waitDone() }
+        if evictor.isDone { evictor.clearDoneSignal() } else { evictor.waitDone() }
         var allStored = true
         var dropped = 0
         for i in 0..<evictor.count {

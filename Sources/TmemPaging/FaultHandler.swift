@@ -20,7 +20,7 @@ import TmemFrontswap
 /// - **Faults.** Each message is served in one round trip: load the page (and its readahead run) from
 ///   frontswap into the staging buffer, publish the counters, then one UFFDIO_COPY that maps the run and
 ///   wakes the faulting thread. Room is made ahead: once the messages of a read(2) are served (their
-///   threads running again), `reclaimAhead` evicts a batch when less than one is free under the budget,
+///   threads running again), `reclaimAhead` evicts a batch when less than two are free under the budget,
 ///   so a fault evicts only when that fell behind (``PagingStatistics/directReclaims``). While faults
 ///   come fast and the handler is not beside a faulting thread, it busy-polls between them. Two
 ///   messages for one page (two threads faulting at once) are normal: the second finds the page mapped
@@ -227,15 +227,20 @@ final class FaultHandler: @unchecked Sendable {
     /// poll(2) must be woken by each fault, and waking an idle CPU of a virtual machine is an exit to
     /// the host: measured on the 2-vCPU development VM with a bare C userfaultfd loop, one thread
     /// faulting through a handler on the other CPU took 23 µs per fault with the handler asleep and
-    /// 12.5 µs with it polling, as fast as with both on one CPU. Stop and budget requests wait at most
-    /// one window.
+    /// 12.5 µs with it polling, as fast as with both on one CPU. One spell lasts at most
+    /// ``spinLimit``, then the handler goes back to poll(2) (with the uffd still readable, at once), so
+    /// stop and budget requests wait at most that long.
     private func spinWhileFaultsFlow() {
         guard placement.cpu < 0, faultGapAverage < Self.spinWindow / 2 else { return }
-        var lastFault = now()
-        while now() &- lastFault < Self.spinWindow {
+        let started = now()
+        var lastFault = started
+        while now() &- lastFault < Self.spinWindow && lastFault &- started < Self.spinLimit {
             if drainFaults() > 0 { lastFault = now() } else { sched_yield() }
         }
     }
+
+    /// The longest spell of busy-polling: 1 ms.
+    static let spinLimit: UInt64 = 1_000_000
 
     /// How long the handler busy-polls after a fault (see `spinWhileFaultsFlow`): 100 µs.
     static let spinWindow: UInt64 = 100_000
