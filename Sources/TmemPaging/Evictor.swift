@@ -195,6 +195,7 @@ final class Evictor: @unchecked Sendable {
 
     /// Reads the done eventfd (harmless when it was not signalled).
     func clearDoneSignal() {
+        guard doneFD >= 0 else { return }
         var value: UInt64 = 0
         _ = read(doneFD, &value, 8)
     }
